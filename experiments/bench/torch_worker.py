@@ -1,0 +1,73 @@
+"""Benchmark worker: runs PyTorch (CPU) cases on request, one JSON line per command.
+
+Protocol (stdin/stdout, one JSON object per line):
+  {"cmd": "info"} -> {"torch": version, "threads": n, "mkldnn": bool}
+  {"cmd": "setup", "name": str, "case": {...}} -> {"ok": true}
+  {"cmd": "run", "name": str, "iters": int} -> {"seconds": total}
+Cases: gemm {m, n, k}; conv_fwd / conv_bwd_data / conv_bwd_weights
+{n, c, h, w, k, r, s, stride, pad}; model cases are added by later benchmarks.
+"""
+import json
+import sys
+import time
+
+import torch
+
+cases = {}
+
+
+def make_case(spec):
+    kind = spec["kind"]
+    g = torch.Generator().manual_seed(0)
+    if kind == "gemm":
+        a = torch.rand(spec["m"], spec["k"], generator=g)
+        b = torch.rand(spec["k"], spec["n"], generator=g)
+        return lambda: torch.mm(a, b)
+    n, c, h, w = spec["n"], spec["c"], spec["h"], spec["w"]
+    k, r, s = spec["k"], spec["r"], spec["s"]
+    stride, pad = spec["stride"], spec["pad"]
+    x = torch.rand(n, c, h, w, generator=g)
+    wt = torch.rand(k, c, r, s, generator=g) - 0.5
+    bias = torch.rand(k, generator=g)
+    y = torch.nn.functional.conv2d(x, wt, bias, stride=stride, padding=pad)
+    dy = torch.rand(y.shape, generator=g)
+    conv_bwd = torch.ops.aten.convolution_backward
+    if kind == "conv_fwd":
+        return lambda: torch.nn.functional.conv2d(x, wt, bias, stride=stride, padding=pad)
+    if kind == "conv_bwd_data":
+        return lambda: conv_bwd(dy, x, wt, [k], [stride] * 2, [pad] * 2, [1, 1], False, [0, 0], 1,
+                                [True, False, False])
+    if kind == "conv_bwd_weights":
+        return lambda: conv_bwd(dy, x, wt, [k], [stride] * 2, [pad] * 2, [1, 1], False, [0, 0], 1,
+                                [False, True, True])
+    raise ValueError(f"unknown case kind {kind}")
+
+
+def main():
+    torch.set_grad_enabled(False)
+    for line in sys.stdin:
+        msg = json.loads(line)
+        cmd = msg["cmd"]
+        if cmd == "info":
+            out = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                   "mkldnn": torch.backends.mkldnn.is_available()}
+        elif cmd == "threads":
+            torch.set_num_threads(int(msg["threads"]))
+            out = {"threads": torch.get_num_threads()}
+        elif cmd == "setup":
+            cases[msg["name"]] = make_case(msg["case"])
+            out = {"ok": True}
+        elif cmd == "run":
+            fn = cases[msg["name"]]
+            t0 = time.perf_counter()
+            for _ in range(int(msg["iters"])):
+                fn()
+            out = {"seconds": time.perf_counter() - t0}
+        else:
+            out = {"error": f"unknown command {cmd}"}
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+/**
+ * `@topiary/ffi`: the Deno FFI binding of Topiary's native ABI.
+ * @module
+ */
+
+export { SYMBOLS } from "./symbols.ts";
+export type { NativeSymbols, SymbolName } from "./symbols.ts";
+export { builtLibraryPath, findLibrary, type LibraryKind, openLibrary } from "./library.ts";
+export { nativeError, Status, TopiaryError } from "./errors.ts";
+export { int64Array, Int64Params } from "./params.ts";
+export {
+  availableBackends,
+  type Backend,
+  type BackendInfo,
+  getBackend,
+  type MemoryStats,
+  threadsFromEnv,
+} from "./backend.ts";

@@ -1,0 +1,333 @@
+/* Caching allocator, host copies, fill and memory statistics.
+ *
+ * Every buffer handed out is recorded in a hash table (pointer -> size class), so frees and
+ * range checks of unknown pointers are rejected without touching memory. Freed blocks go to
+ * per-size-class free lists (bounded by the cache limit) and are handed out again, so a
+ * training step touches no fresh pages. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tp_internal.h"
+
+#define TP_ALIGN 64
+
+typedef struct {
+  uintptr_t ptr; /* 0 = empty, 1 = tombstone */
+  uint64_t size;
+} live_slot;
+
+typedef struct free_block {
+  struct free_block* next;
+} free_block;
+
+typedef struct {
+  uint64_t size; /* 0 = empty slot */
+  free_block* head;
+  int64_t count;
+} free_class;
+
+static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
+static live_slot* live_tab = NULL;
+static int64_t live_cap = 0, live_used = 0; /* used counts tombstones too */
+static free_class free_tab[4096];
+static int64_t live_buffers = 0, live_bytes = 0, peak_bytes = 0;
+static int64_t cached_buffers = 0, cached_bytes = 0;
+static int64_t alloc_calls = 0, alloc_hits = 0;
+static uint64_t cache_limit = (uint64_t)1 << 30;
+
+static void free_cached_blocks(void);
+
+static uint64_t hash_ptr(uintptr_t p) {
+  uint64_t x = (uint64_t)p >> 6;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return x;
+}
+
+/* Size classes: multiples of 256 B up to 4 KiB, then 8 steps per power of two (<= 12.5% waste). */
+static uint64_t size_class(uint64_t bytes) {
+  if (bytes <= 4096) return (bytes + 255) & ~(uint64_t)255;
+  int lg = 63 - __builtin_clzll(bytes);
+  uint64_t step = (uint64_t)1 << (lg - 3);
+  return (bytes + step - 1) & ~(step - 1);
+}
+
+static int live_grow(void) {
+  int64_t cap = live_cap ? live_cap * 2 : 4096;
+  live_slot* tab = calloc((size_t)cap, sizeof(live_slot));
+  if (!tab) return 0;
+  for (int64_t i = 0; i < live_cap; i++) {
+    uintptr_t p = live_tab[i].ptr;
+    if (p > 1) {
+      uint64_t h = hash_ptr(p) & (uint64_t)(cap - 1);
+      while (tab[h].ptr) h = (h + 1) & (uint64_t)(cap - 1);
+      tab[h] = live_tab[i];
+    }
+  }
+  free(live_tab);
+  live_tab = tab;
+  live_cap = cap;
+  live_used = live_buffers;
+  return 1;
+}
+
+static int live_insert(uintptr_t p, uint64_t size) {
+  if ((live_used + 1) * 2 > live_cap && !live_grow()) return 0;
+  uint64_t mask = (uint64_t)(live_cap - 1);
+  uint64_t h = hash_ptr(p) & mask;
+  while (live_tab[h].ptr > 1) h = (h + 1) & mask;
+  if (live_tab[h].ptr == 0) live_used++;
+  live_tab[h].ptr = p;
+  live_tab[h].size = size;
+  return 1;
+}
+
+static live_slot* live_find(uintptr_t p) {
+  if (!live_cap || p <= 1) return NULL;
+  uint64_t mask = (uint64_t)(live_cap - 1);
+  uint64_t h = hash_ptr(p) & mask;
+  while (live_tab[h].ptr) {
+    if (live_tab[h].ptr == p) return &live_tab[h];
+    h = (h + 1) & mask;
+  }
+  return NULL;
+}
+
+static free_class* class_slot(uint64_t size, int create) {
+  uint64_t mask = 4095, h = (size >> 8) * 0x9E3779B97F4A7C15ULL >> 52;
+  for (int64_t probe = 0; probe < 4096; probe++, h = (h + 1) & mask) {
+    if (free_tab[h].size == size) return &free_tab[h];
+    if (free_tab[h].size == 0) {
+      if (!create) return NULL;
+      free_tab[h].size = size;
+      return &free_tab[h];
+    }
+  }
+  return NULL;
+}
+
+int tp_alloc(uint64_t bytes, void** out) {
+  TP_REQUIRE(out != NULL, "tp_alloc: out is NULL");
+  TP_REQUIRE(bytes >= 1 && bytes <= ((uint64_t)1 << 46), "tp_alloc: size %llu is out of range",
+             (unsigned long long)bytes);
+  uint64_t size = size_class(bytes);
+  void* p = NULL;
+  pthread_mutex_lock(&mem_lock);
+  alloc_calls++;
+  free_class* fc = class_slot(size, 0);
+  if (fc && fc->head) {
+    p = fc->head;
+    fc->head = fc->head->next;
+    fc->count--;
+    cached_buffers--;
+    cached_bytes -= (int64_t)size;
+    alloc_hits++;
+  }
+  pthread_mutex_unlock(&mem_lock);
+  if (!p) {
+    p = aligned_alloc(TP_ALIGN, size);
+    if (!p) {
+      free_cached_blocks(); /* not the plan caches: the caller may hold a plan lock */
+      p = aligned_alloc(TP_ALIGN, size);
+    }
+    if (!p) return tp__fail(TP_ERR_OUT_OF_MEMORY, "tp_alloc: out of memory allocating %llu bytes",
+                            (unsigned long long)bytes);
+  }
+  pthread_mutex_lock(&mem_lock);
+  int ok = live_insert((uintptr_t)p, size);
+  if (ok) {
+    live_buffers++;
+    live_bytes += (int64_t)size;
+    if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+  }
+  pthread_mutex_unlock(&mem_lock);
+  if (!ok) {
+    free(p);
+    return tp__fail(TP_ERR_OUT_OF_MEMORY, "tp_alloc: out of memory growing the buffer table");
+  }
+  *out = p;
+  return TP_OK;
+}
+
+int tp_free(void* ptr) {
+  TP_REQUIRE(ptr != NULL, "tp_free: pointer is NULL");
+  pthread_mutex_lock(&mem_lock);
+  live_slot* s = live_find((uintptr_t)ptr);
+  if (!s) {
+    pthread_mutex_unlock(&mem_lock);
+    return tp__fail(TP_ERR_INVALID_ARGUMENT,
+                    "tp_free: %p is not a live buffer (never allocated or already freed)", ptr);
+  }
+  uint64_t size = s->size;
+  s->ptr = 1; /* tombstone */
+  live_buffers--;
+  live_bytes -= (int64_t)size;
+  int cached = 0;
+  if ((uint64_t)cached_bytes + size <= cache_limit) {
+    free_class* fc = class_slot(size, 1);
+    if (fc) {
+      free_block* b = (free_block*)ptr;
+      b->next = fc->head;
+      fc->head = b;
+      fc->count++;
+      cached_buffers++;
+      cached_bytes += (int64_t)size;
+      cached = 1;
+    }
+  }
+  pthread_mutex_unlock(&mem_lock);
+  if (!cached) free(ptr);
+  return TP_OK;
+}
+
+uint64_t tp__buffer_size(const void* ptr) {
+  pthread_mutex_lock(&mem_lock);
+  live_slot* s = live_find((uintptr_t)ptr);
+  uint64_t size = s ? s->size : 0;
+  pthread_mutex_unlock(&mem_lock);
+  return size;
+}
+
+int tp__check_range(const char* op, const char* name, const void* ptr, int64_t offset,
+                    int64_t count, int elem_size) {
+  TP_REQUIRE(ptr != NULL, "%s: %s is NULL", op, name);
+  TP_REQUIRE(offset >= 0 && count >= 0, "%s: %s has negative offset %lld or count %lld", op,
+             name, (long long)offset, (long long)count);
+  uint64_t size = tp__buffer_size(ptr);
+  TP_REQUIRE(size != 0, "%s: %s (%p) is not a live buffer (freed or never allocated)", op, name,
+             ptr);
+  uint64_t end = ((uint64_t)offset + (uint64_t)count) * (uint64_t)elem_size;
+  TP_REQUIRE(end <= size, "%s: %s needs %llu bytes but its buffer holds %llu", op, name,
+             (unsigned long long)end, (unsigned long long)size);
+  return TP_OK;
+}
+
+int tp__check_layout(const char* op, const char* name, const void* ptr, int ndim,
+                     const int64_t* shape, const int64_t* strides, int64_t offset,
+                     int elem_size) {
+  TP_REQUIRE(ndim >= 0 && ndim <= TP_MAX_DIMS, "%s: %s has %d dims (at most %d)", op, name, ndim,
+             TP_MAX_DIMS);
+  TP_REQUIRE(ndim == 0 || (shape != NULL && strides != NULL), "%s: %s shape or strides NULL", op,
+             name);
+  int64_t lo = offset, hi = offset;
+  for (int i = 0; i < ndim; i++) {
+    TP_REQUIRE(shape[i] >= 0, "%s: %s has negative dim %lld at axis %d", op, name,
+               (long long)shape[i], i);
+    if (shape[i] == 0) return TP_OK; /* empty: touches nothing */
+    int64_t span;
+    TP_REQUIRE(!__builtin_mul_overflow(shape[i] - 1, strides[i], &span) &&
+                   !__builtin_add_overflow(span < 0 ? lo : hi, span, span < 0 ? &lo : &hi),
+               "%s: %s layout overflows (dim %lld, stride %lld at axis %d)", op, name,
+               (long long)shape[i], (long long)strides[i], i);
+  }
+  TP_REQUIRE(lo >= 0, "%s: %s addresses element %lld before its buffer", op, name, (long long)lo);
+  return tp__check_range(op, name, ptr, 0, hi + 1, elem_size);
+}
+
+void* tp__scratch_alloc(uint64_t bytes) {
+  void* p = NULL;
+  if (tp_alloc(bytes ? bytes : 1, &p) != TP_OK) return NULL;
+  return p;
+}
+
+void tp__scratch_free(void* ptr) {
+  if (ptr) tp_free(ptr);
+}
+
+int tp_copy_from_host(void* dst, uint64_t dst_offset_bytes, const void* src, uint64_t bytes) {
+  TP_REQUIRE(src != NULL || bytes == 0, "tp_copy_from_host: source is NULL");
+  TP_TRY(tp__check_range("tp_copy_from_host", "destination", dst, (int64_t)dst_offset_bytes,
+                         (int64_t)bytes, 1));
+  if (bytes) memcpy((char*)dst + dst_offset_bytes, src, bytes);
+  return TP_OK;
+}
+
+int tp_copy_to_host(const void* src, uint64_t src_offset_bytes, void* dst, uint64_t bytes) {
+  TP_REQUIRE(dst != NULL || bytes == 0, "tp_copy_to_host: destination is NULL");
+  TP_TRY(tp__check_range("tp_copy_to_host", "source", src, (int64_t)src_offset_bytes,
+                         (int64_t)bytes, 1));
+  if (bytes) memcpy(dst, (const char*)src + src_offset_bytes, bytes);
+  return TP_OK;
+}
+
+int tp_copy(void* dst, uint64_t dst_offset_bytes, const void* src, uint64_t src_offset_bytes,
+            uint64_t bytes) {
+  TP_TRY(tp__check_range("tp_copy", "destination", dst, (int64_t)dst_offset_bytes,
+                         (int64_t)bytes, 1));
+  TP_TRY(tp__check_range("tp_copy", "source", src, (int64_t)src_offset_bytes, (int64_t)bytes, 1));
+  if (bytes) memmove((char*)dst + dst_offset_bytes, (const char*)src + src_offset_bytes, bytes);
+  return TP_OK;
+}
+
+typedef struct {
+  float* p;
+  float v;
+} fill_ctx;
+
+static void fill_range(void* ctx, int64_t b, int64_t e) {
+  fill_ctx* c = ctx;
+  for (int64_t i = b; i < e; i++) c->p[i] = c->v;
+}
+
+int tp_fill(int dtype, void* dst, int64_t offset, int64_t n, double value) {
+  int es = tp__dtype_size(dtype);
+  TP_REQUIRE(es != 0, "tp_fill: unknown dtype %d", dtype);
+  TP_TRY(tp__check_range("tp_fill", "destination", dst, offset, n, es));
+  if (dtype == TP_F32) {
+    fill_ctx c = {(float*)dst + offset, (float)value};
+    tp__parallel_for(n, 1 << 16, fill_range, &c);
+  } else if (dtype == TP_I32) {
+    int32_t v = (int32_t)value, *p = (int32_t*)dst + offset;
+    for (int64_t i = 0; i < n; i++) p[i] = v;
+  } else {
+    memset((uint8_t*)dst + offset, (int)(uint8_t)value, (size_t)n);
+  }
+  return TP_OK;
+}
+
+int tp_memory_stats(int64_t* out) {
+  TP_REQUIRE(out != NULL, "tp_memory_stats: out is NULL");
+  pthread_mutex_lock(&mem_lock);
+  out[0] = live_buffers;
+  out[1] = live_bytes;
+  out[2] = cached_buffers;
+  out[3] = cached_bytes;
+  out[5] = peak_bytes;
+  out[6] = alloc_calls;
+  out[7] = alloc_hits;
+  pthread_mutex_unlock(&mem_lock);
+  out[4] = tp__plan_entries();
+  return TP_OK;
+}
+
+int tp_set_cache_limit(uint64_t bytes) {
+  pthread_mutex_lock(&mem_lock);
+  cache_limit = bytes;
+  pthread_mutex_unlock(&mem_lock);
+  return TP_OK;
+}
+
+static void free_cached_blocks(void) {
+  pthread_mutex_lock(&mem_lock);
+  for (int i = 0; i < 4096; i++) {
+    free_block* b = free_tab[i].head;
+    while (b) {
+      free_block* next = b->next;
+      free(b);
+      b = next;
+    }
+    free_tab[i].head = NULL;
+    free_tab[i].count = 0;
+  }
+  cached_buffers = 0;
+  cached_bytes = 0;
+  pthread_mutex_unlock(&mem_lock);
+}
+
+int tp_cache_clear(void) {
+  tp__plan_clear_all();
+  free_cached_blocks();
+  return TP_OK;
+}

@@ -1,0 +1,150 @@
+/* Fused optimizer updates, mirroring PyTorch 1.13's single-tensor (foreach=False) SGD and Adam
+ * step by step in float32: scalar factors are formed in double and rounded to float as PyTorch
+ * does when a Python float meets a float tensor, and `add(x, alpha=a)` is fmaf(x, a, self) like
+ * ATen's vectorized fmadd. Hyperparameters arrive as f32, so (1 - beta) is formed from the
+ * rounded beta (PyTorch forms it from the double): expect ~1e-7 relative differences.
+ * Where mask == 0 (mask non-NULL) the weight and its state are written as exactly 0.
+ * Buffers must be distinct (no output may share a buffer with any other argument). */
+#include <math.h>
+
+#include "tp_internal.h"
+
+#define OPT_PAR_MIN 32768
+
+static int check_distinct(const char* f, const void* const* p, const char* const* names, int k) {
+  for (int i = 0; i < k; i++)
+    for (int j = i + 1; j < k; j++)
+      TP_REQUIRE(!p[i] || p[i] != p[j], "%s: %s and %s share a buffer", f, names[i], names[j]);
+  return TP_OK;
+}
+
+typedef struct {
+  float* W;
+  float* B;
+  const float *G, *M;
+  float wd, mom, damp1, neg_lr;
+  int use_mom, use_wd, nesterov, first_step;
+} sgd_ctx;
+
+/* Branch-free bodies (selects), one loop per case, so each vectorizes. */
+#define SGD_BODY(KEEP)                                               \
+  do {                                                               \
+    const int keep = (KEEP);                                         \
+    float d = G[i];                                                  \
+    if (k.use_wd) d = fmaf(W[i], k.wd, d);                           \
+    if (k.use_mom) {                                                 \
+      float bn = k.first_step ? d : fmaf(d, k.damp1, B[i] * k.mom);  \
+      B[i] = keep ? bn : 0.0f;                                       \
+      d = k.nesterov ? fmaf(bn, k.mom, d) : bn;                      \
+    } else if (B && !keep) {                                         \
+      B[i] = 0.0f;                                                   \
+    }                                                                \
+    W[i] = keep ? fmaf(d, k.neg_lr, W[i]) : 0.0f;                    \
+  } while (0)
+
+static void sgd_range(void* p, int64_t b, int64_t e) {
+  const sgd_ctx k = *(const sgd_ctx*)p;
+  float *W = k.W, *B = k.B;
+  const float *G = k.G, *M = k.M;
+  if (M) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) SGD_BODY(M[i] != 0);
+  } else {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) SGD_BODY(1);
+  }
+}
+#undef SGD_BODY
+
+typedef struct {
+  float *W, *Mo, *V;
+  const float *G, *K;
+  float b1, b2, c1, c2, neg_step, bc2s, eps, wd, decay;
+  int l2, wdec;
+} adam_ctx;
+
+#define ADAM_BODY(KEEP)                                              \
+  do {                                                               \
+    const int keep = (KEEP);                                         \
+    float x = W[i], gr = G[i];                                       \
+    if (k.wdec) x = x * k.decay;                                     \
+    if (k.l2) gr = fmaf(x, k.wd, gr);                                \
+    const float mi = fmaf(gr, k.c1, Mo[i] * k.b1);                   \
+    const float vi = V[i] * k.b2 + k.c2 * gr * gr;                   \
+    const float denom = sqrtf(vi) / k.bc2s + k.eps;                  \
+    Mo[i] = keep ? mi : 0.0f;                                        \
+    V[i] = keep ? vi : 0.0f;                                         \
+    W[i] = keep ? fmaf(k.neg_step, mi / denom, x) : 0.0f;            \
+  } while (0)
+
+static void adam_range(void* p, int64_t b, int64_t e) {
+  const adam_ctx k = *(const adam_ctx*)p;
+  float *W = k.W, *Mo = k.Mo, *V = k.V;
+  const float *G = k.G, *K = k.K;
+  if (K) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) ADAM_BODY(K[i] != 0);
+  } else {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) ADAM_BODY(1);
+  }
+}
+#undef ADAM_BODY
+
+int tp_sgd_update(int64_t n, void* w, const void* g, void* buf, const void* mask, float lr,
+                  float momentum, float dampening, float weight_decay, int nesterov,
+                  int first_step) {
+  static const char* F = "tp_sgd_update";
+  TP_REQUIRE(n >= 0, "%s: negative element count %lld", F, (long long)n);
+  TP_REQUIRE(buf != NULL || momentum == 0,
+             "%s: buf is NULL but momentum is %g (buf may be NULL only when momentum == 0)", F,
+             (double)momentum);
+  TP_REQUIRE(!isnan(lr) && !isnan(momentum) && !isnan(dampening) && !isnan(weight_decay),
+             "%s: NaN hyperparameter (lr %g, momentum %g, dampening %g, weight_decay %g)", F,
+             (double)lr, (double)momentum, (double)dampening, (double)weight_decay);
+  if (n == 0) return TP_OK;
+  TP_TRY(tp__check_range(F, "w", w, 0, n, 4));
+  TP_TRY(tp__check_range(F, "g", g, 0, n, 4));
+  if (buf) TP_TRY(tp__check_range(F, "buf", buf, 0, n, 4));
+  if (mask) TP_TRY(tp__check_range(F, "mask", mask, 0, n, 4));
+  const void* ptrs[4] = {w, buf, g, mask};
+  const char* names[4] = {"w", "buf", "g", "mask"};
+  TP_TRY(check_distinct(F, ptrs, names, 4));
+
+  sgd_ctx k = {w, buf, g, mask, weight_decay, momentum, (float)(1.0 - (double)dampening), -lr,
+               momentum != 0, weight_decay != 0, nesterov != 0, first_step != 0};
+  tp__parallel_for(n, OPT_PAR_MIN, sgd_range, &k);
+  return TP_OK;
+}
+
+int tp_adam_update(int64_t n, void* w, const void* g, void* m, void* v, const void* mask,
+                   float lr, float beta1, float beta2, float eps, float weight_decay,
+                   int64_t step, int decoupled) {
+  static const char* F = "tp_adam_update";
+  TP_REQUIRE(n >= 0, "%s: negative element count %lld", F, (long long)n);
+  TP_REQUIRE(step >= 1, "%s: step must be >= 1 (counts from 1), got %lld", F, (long long)step);
+  TP_REQUIRE(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1,
+             "%s: betas must be in [0, 1), got beta1 %g beta2 %g", F, (double)beta1,
+             (double)beta2);
+  TP_REQUIRE(!isnan(lr) && !isnan(eps) && !isnan(weight_decay),
+             "%s: NaN hyperparameter (lr %g, eps %g, weight_decay %g)", F, (double)lr,
+             (double)eps, (double)weight_decay);
+  if (n == 0) return TP_OK;
+  TP_TRY(tp__check_range(F, "w", w, 0, n, 4));
+  TP_TRY(tp__check_range(F, "g", g, 0, n, 4));
+  TP_TRY(tp__check_range(F, "m", m, 0, n, 4));
+  TP_TRY(tp__check_range(F, "v", v, 0, n, 4));
+  if (mask) TP_TRY(tp__check_range(F, "mask", mask, 0, n, 4));
+  const void* ptrs[5] = {w, m, v, g, mask};
+  const char* names[5] = {"w", "m", "v", "g", "mask"};
+  TP_TRY(check_distinct(F, ptrs, names, 5));
+
+  const double bc1 = 1.0 - pow((double)beta1, (double)step);
+  const double bc2 = 1.0 - pow((double)beta2, (double)step);
+  adam_ctx k = {w, m, v, g, mask, beta1, beta2, (float)(1.0 - (double)beta1),
+                (float)(1.0 - (double)beta2), (float)-((double)lr / bc1), (float)sqrt(bc2), eps,
+                weight_decay, (float)(1.0 - (double)lr * (double)weight_decay),
+                weight_decay != 0 && !decoupled, weight_decay != 0 && decoupled};
+  tp__parallel_for(n, OPT_PAR_MIN, adam_range, &k);
+  return TP_OK;
+}
