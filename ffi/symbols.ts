@@ -74,9 +74,9 @@ export const SYMBOLS = {
   tp_rand_bernoulli: { parameters: [P, I64, U64, U32, U64, F32], result: I32 },
   tp_rand_bits: { parameters: [P, I64, U64, U32, U64], result: I32 },
 
-  tp_sgd_update: { parameters: [I64, P, P, P, P, F32, F32, F32, F32, I32, I32], result: I32 },
+  tp_sgd_update: { parameters: [I64, P, P, P, P, F64, F64, F64, F64, I32, I32], result: I32 },
   tp_adam_update: {
-    parameters: [I64, P, P, P, P, P, F32, F32, F32, F32, F32, I64, I32],
+    parameters: [I64, P, P, P, P, P, F64, F64, F64, F64, F64, I64, I32],
     result: I32,
   },
 

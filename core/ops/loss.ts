@@ -14,8 +14,10 @@ export type Reduction = "mean" | "sum" | "none";
 
 function checkLogits(op: string, logits: Tensor, labels: Tensor): void {
   checkInputs(op, [logits]);
-  checkInputs(op, [labels], "i32");
   checkInputs(op, [logits, labels], null);
+  if (labels.dtype !== "i32") {
+    throw new Error(`${op}: labels must be i32 class indices, got ${describe(labels)}`);
+  }
   if (logits.ndim !== 2) throw new Error(`${op}: logits must be [N, C], got ${describe(logits)}`);
   if (labels.ndim !== 1 || labels.shape[0] !== logits.shape[0]) {
     throw new Error(`${op}: labels ${describe(labels)} do not match logits ${describe(logits)}`);

@@ -21,8 +21,15 @@ export interface DrawAddress {
   backend?: Backend;
 }
 
+function toU64(op: string, name: string, v: number | bigint): bigint {
+  if (typeof v === "number" && !Number.isSafeInteger(v)) {
+    throw new Error(`${op}: ${name} must be an integer u64, got ${v}`);
+  }
+  return BigInt(v);
+}
+
 function address(a: DrawAddress, op: string): [bigint, number, bigint] {
-  const seed = BigInt(a.seed), counter = BigInt(a.counter ?? 0);
+  const seed = toU64(op, "seed", a.seed), counter = toU64(op, "counter", a.counter ?? 0);
   if (seed < 0n || seed >= 1n << 64n) throw new Error(`${op}: seed must be a u64, got ${a.seed}`);
   if (counter < 0n || counter >= 1n << 64n) {
     throw new Error(`${op}: counter must be a u64, got ${a.counter}`);

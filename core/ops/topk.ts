@@ -7,8 +7,9 @@ import { Tensor } from "../tensor.ts";
 import { checkInputs, checkStatus, describe } from "./_util.ts";
 
 /**
- * Entries kept out of n at a sparsity: n - floor(sparsity * n), with floor guarded against
- * binary representation error (0.29 * 100 counts as 29, not 28.999...).
+ * Entries kept out of n at a sparsity: n - floor(sparsity * n), with the floor guarded
+ * against binary representation error only (0.29 * 100 counts as 29, not 28.999...): the
+ * guard is a few ulps of the product, so 0.041 * 11689512 = 479269.992 still floors to 479269.
  */
 export function keptCount(n: number, sparsity: number): number {
   if (!(sparsity >= 0 && sparsity <= 1)) {
@@ -17,7 +18,8 @@ export function keptCount(n: number, sparsity: number): number {
   if (!Number.isInteger(n) || n < 0) {
     throw new Error(`count must be a non-negative integer, got ${n}`);
   }
-  const removed = Math.floor(sparsity * n + 1e-9 * Math.max(1, n));
+  const prod = sparsity * n;
+  const removed = Math.floor(prod + prod * 8 * Number.EPSILON);
   return n - Math.min(n, removed);
 }
 

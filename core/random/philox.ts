@@ -70,6 +70,9 @@ export function streamId(stream: Stream): number {
 }
 
 function split64(v: number | bigint, what: string): [number, number] {
+  if (typeof v === "number" && !Number.isSafeInteger(v)) {
+    throw new Error(`${what} must be an integer u64, got ${v}`);
+  }
   const b = BigInt(v);
   if (b < 0n || b >= 1n << 64n) throw new Error(`${what} must be a u64, got ${v}`);
   return [Number(b & 0xffffffffn), Number(b >> 32n)];
@@ -82,6 +85,9 @@ export function philoxBits(
   stream: Stream,
   counter: number | bigint = 0,
 ): Uint32Array {
+  if (!Number.isInteger(n) || n < 0) {
+    throw new Error(`philoxBits: n must be a non-negative integer, got ${n}`);
+  }
   const key = split64(seed, "seed");
   const [clo, chi] = split64(counter, "counter");
   const sid = streamId(stream);

@@ -35,13 +35,21 @@ console.log(
 
 let torch: TorchWorker | null = null;
 if (!values["no-torch"]) {
-  const w = await TorchWorker.start(threads, !values["no-jemalloc"]);
+  const w = await TorchWorker.start(threads, {
+    jemalloc: !values["no-jemalloc"],
+    openblasThreads: threads,
+  });
   if (typeof w === "string") console.log(`torch: skipped: ${w}`);
   else {
     torch = w;
     const i = await w.call({ cmd: "info" });
     const env = Object.entries(w.env).map(([k, v]) => `${k}=${v}`).join(" ");
-    console.log(`torch: ${i.torch}, threads ${i.threads}; ${env}`);
+    console.log(`torch: ${i.torch}, threads ${i.threads}, BLAS ${i.blas}; ${env}`);
+    if (String(i.blas).includes("/blas/libblas")) {
+      console.log(
+        "torch: note: torch.mm runs on the reference BLAS; apt-get install libopenblas0-openmp for OpenBLAS",
+      );
+    }
   }
 }
 console.log(

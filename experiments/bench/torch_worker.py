@@ -43,6 +43,14 @@ def make_case(spec):
     raise ValueError(f"unknown case kind {kind}")
 
 
+def blas_library():
+    """Path of the BLAS library torch.mm runs on (Debian: reference BLAS or OpenBLAS)."""
+    torch.mm(torch.ones(8, 8), torch.ones(8, 8))
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.split()[-1]}
+    return sorted(libs)[0] if libs else "unknown"
+
+
 def main():
     torch.set_grad_enabled(False)
     for line in sys.stdin:
@@ -50,7 +58,7 @@ def main():
         cmd = msg["cmd"]
         if cmd == "info":
             out = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                   "mkldnn": torch.backends.mkldnn.is_available()}
+                   "mkldnn": torch.backends.mkldnn.is_available(), "blas": blas_library()}
         elif cmd == "threads":
             torch.set_num_threads(int(msg["threads"]))
             out = {"threads": torch.get_num_threads()}

@@ -21,7 +21,11 @@ export class TorchWorker {
   }
 
   /** Starts the worker, or returns null with the reason when PyTorch is not available. */
-  static async start(threads: number, jemalloc = true): Promise<TorchWorker | string> {
+  static async start(
+    threads: number,
+    opts: { jemalloc?: boolean; openblasThreads?: number } = {},
+  ): Promise<TorchWorker | string> {
+    const jemalloc = opts.jemalloc ?? true;
     const python = "/usr/bin/python3";
     try {
       Deno.statSync(python);
@@ -30,7 +34,7 @@ export class TorchWorker {
     }
     const env: Record<string, string> = {
       OMP_NUM_THREADS: String(threads),
-      OPENBLAS_NUM_THREADS: "1",
+      OPENBLAS_NUM_THREADS: String(opts.openblasThreads ?? 1),
       MKL_NUM_THREADS: String(threads),
     };
     const je = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";

@@ -1,8 +1,8 @@
 /* Fused optimizer updates, mirroring PyTorch 1.13's single-tensor (foreach=False) SGD and Adam
  * step by step in float32: scalar factors are formed in double and rounded to float as PyTorch
  * does when a Python float meets a float tensor, and `add(x, alpha=a)` is fmaf(x, a, self) like
- * ATen's vectorized fmadd. Hyperparameters arrive as f32, so (1 - beta) is formed from the
- * rounded beta (PyTorch forms it from the double): expect ~1e-7 relative differences.
+ * ATen's vectorized fmadd. Hyperparameters arrive as doubles (Python floats), so factors such
+ * as (1 - beta2) are formed in double and rounded once, as PyTorch does.
  * Where mask == 0 (mask non-NULL) the weight and its state are written as exactly 0.
  * Buffers must be distinct (no output may share a buffer with any other argument). */
 #include <math.h>
@@ -91,17 +91,17 @@ static void adam_range(void* p, int64_t b, int64_t e) {
 }
 #undef ADAM_BODY
 
-int tp_sgd_update(int64_t n, void* w, const void* g, void* buf, const void* mask, float lr,
-                  float momentum, float dampening, float weight_decay, int nesterov,
+int tp_sgd_update(int64_t n, void* w, const void* g, void* buf, const void* mask, double lr,
+                  double momentum, double dampening, double weight_decay, int nesterov,
                   int first_step) {
   static const char* F = "tp_sgd_update";
   TP_REQUIRE(n >= 0, "%s: negative element count %lld", F, (long long)n);
   TP_REQUIRE(buf != NULL || momentum == 0,
              "%s: buf is NULL but momentum is %g (buf may be NULL only when momentum == 0)", F,
-             (double)momentum);
+             momentum);
   TP_REQUIRE(!isnan(lr) && !isnan(momentum) && !isnan(dampening) && !isnan(weight_decay),
              "%s: NaN hyperparameter (lr %g, momentum %g, dampening %g, weight_decay %g)", F,
-             (double)lr, (double)momentum, (double)dampening, (double)weight_decay);
+             lr, momentum, dampening, weight_decay);
   if (n == 0) return TP_OK;
   TP_TRY(tp__check_range(F, "w", w, 0, n, 4));
   TP_TRY(tp__check_range(F, "g", g, 0, n, 4));
@@ -111,24 +111,33 @@ int tp_sgd_update(int64_t n, void* w, const void* g, void* buf, const void* mask
   const char* names[4] = {"w", "buf", "g", "mask"};
   TP_TRY(check_distinct(F, ptrs, names, 4));
 
-  sgd_ctx k = {w, buf, g, mask, weight_decay, momentum, (float)(1.0 - (double)dampening), -lr,
-               momentum != 0, weight_decay != 0, nesterov != 0, first_step != 0};
+  sgd_ctx k = {w,
+               buf,
+               g,
+               mask,
+               (float)weight_decay,
+               (float)momentum,
+               (float)(1.0 - dampening),
+               (float)-lr,
+               momentum != 0,
+               weight_decay != 0,
+               nesterov != 0,
+               first_step != 0};
   tp__parallel_for(n, OPT_PAR_MIN, sgd_range, &k);
   return TP_OK;
 }
 
 int tp_adam_update(int64_t n, void* w, const void* g, void* m, void* v, const void* mask,
-                   float lr, float beta1, float beta2, float eps, float weight_decay,
+                   double lr, double beta1, double beta2, double eps, double weight_decay,
                    int64_t step, int decoupled) {
   static const char* F = "tp_adam_update";
   TP_REQUIRE(n >= 0, "%s: negative element count %lld", F, (long long)n);
   TP_REQUIRE(step >= 1, "%s: step must be >= 1 (counts from 1), got %lld", F, (long long)step);
   TP_REQUIRE(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1,
-             "%s: betas must be in [0, 1), got beta1 %g beta2 %g", F, (double)beta1,
-             (double)beta2);
+             "%s: betas must be in [0, 1), got beta1 %g beta2 %g", F, beta1, beta2);
   TP_REQUIRE(!isnan(lr) && !isnan(eps) && !isnan(weight_decay),
-             "%s: NaN hyperparameter (lr %g, eps %g, weight_decay %g)", F, (double)lr,
-             (double)eps, (double)weight_decay);
+             "%s: NaN hyperparameter (lr %g, eps %g, weight_decay %g)", F, lr, eps,
+             weight_decay);
   if (n == 0) return TP_OK;
   TP_TRY(tp__check_range(F, "w", w, 0, n, 4));
   TP_TRY(tp__check_range(F, "g", g, 0, n, 4));
@@ -139,12 +148,24 @@ int tp_adam_update(int64_t n, void* w, const void* g, void* m, void* v, const vo
   const char* names[5] = {"w", "m", "v", "g", "mask"};
   TP_TRY(check_distinct(F, ptrs, names, 5));
 
-  const double bc1 = 1.0 - pow((double)beta1, (double)step);
-  const double bc2 = 1.0 - pow((double)beta2, (double)step);
-  adam_ctx k = {w, m, v, g, mask, beta1, beta2, (float)(1.0 - (double)beta1),
-                (float)(1.0 - (double)beta2), (float)-((double)lr / bc1), (float)sqrt(bc2), eps,
-                weight_decay, (float)(1.0 - (double)lr * (double)weight_decay),
-                weight_decay != 0 && !decoupled, weight_decay != 0 && decoupled};
+  const double bc1 = 1.0 - pow(beta1, (double)step);
+  const double bc2 = 1.0 - pow(beta2, (double)step);
+  adam_ctx k = {w,
+                m,
+                v,
+                g,
+                mask,
+                (float)beta1,
+                (float)beta2,
+                (float)(1.0 - beta1),
+                (float)(1.0 - beta2),
+                (float)-(lr / bc1),
+                (float)sqrt(bc2),
+                (float)eps,
+                (float)weight_decay,
+                (float)(1.0 - lr * weight_decay),
+                weight_decay != 0 && !decoupled,
+                weight_decay != 0 && decoupled};
   tp__parallel_for(n, OPT_PAR_MIN, adam_range, &k);
   return TP_OK;
 }

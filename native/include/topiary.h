@@ -251,17 +251,18 @@ int tp_rand_bernoulli(void* y, int64_t n, uint64_t seed, uint32_t stream, uint64
 int tp_rand_bits(void* y, int64_t n, uint64_t seed, uint32_t stream, uint64_t counter);
 
 /* ---- fused optimizer updates (dense f32, n elements; mask is NULL or 0/1 f32) ---------------
- * Where mask is 0 the weight and its state are set to exactly 0. */
+ * Where mask is 0 the weight and its state are set to exactly 0. Hyperparameters are doubles
+ * (like Python floats): factors such as 1 - beta2 are formed in double, then rounded. */
 /* PyTorch SGD: d = g + wd*w; buf = first_step ? d : momentum*buf + (1-dampening)*d;
  * d = nesterov ? d + momentum*buf : buf (when momentum != 0); w -= lr*d. buf may be NULL when
  * momentum == 0. */
-int tp_sgd_update(int64_t n, void* w, const void* g, void* buf, const void* mask, float lr,
-                  float momentum, float dampening, float weight_decay, int nesterov,
+int tp_sgd_update(int64_t n, void* w, const void* g, void* buf, const void* mask, double lr,
+                  double momentum, double dampening, double weight_decay, int nesterov,
                   int first_step);
 /* PyTorch Adam (decoupled = 0: L2 added to the gradient) or AdamW (decoupled = 1);
  * step counts from 1. */
 int tp_adam_update(int64_t n, void* w, const void* g, void* m, void* v, const void* mask,
-                   float lr, float beta1, float beta2, float eps, float weight_decay,
+                   double lr, double beta1, double beta2, double eps, double weight_decay,
                    int64_t step, int decoupled);
 
 /* ---- fused attack steps (dense f32 [batch, dim]) ----------------------------------------------
