@@ -82,7 +82,7 @@ static int make_plan(const char* op, const int64_t* p, int64_t P, int64_t Q, con
   const int64_t xd[4] = {p[N_], p[C_], p[H_], p[W_]}, wd[4] = {p[K_], p[C_], p[R_], p[S_]};
   const int64_t yd[4] = {p[N_], p[K_], P, Q}, bd[1] = {p[K_]};
   memcpy(pl->xd, xd, sizeof xd), memcpy(pl->wd, wd, sizeof wd), memcpy(pl->yd, yd, sizeof yd);
-  dnnl_memory_desc_t x_any, w_any, y_any, b_md;
+  dnnl_memory_desc_t x_any, w_any, y_any, b_md, dx_md;
   dnnl_dims_t st, dil, pad_l, pad_r;
   conv_geometry(p, st, dil, pad_l, pad_r);
   int hb = p[HAS_BIAS] != 0, s = TP_OK;
@@ -91,11 +91,18 @@ static int make_plan(const char* op, const int64_t* p, int64_t P, int64_t Q, con
   if ((s = any_md(op, 4, xd, &x_any)) || (s = any_md(op, 4, wd, &w_any)) ||
       (s = any_md(op, 4, yd, &y_any)) || (s = tp__plain_md(op, 1, bd, &b_md)))
     goto fail;
+  /* Few input channels (a network's first layer): a blocked diff_src would be padded to 16
+   * channels and computed 16 times over; the plain layout is much faster there. */
+  if (p[C_] < 4) {
+    if ((s = tp__plain_md(op, 4, xd, &dx_md))) goto fail;
+  } else {
+    dx_md = x_any;
+  }
   ds = dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training,
                                                   dnnl_convolution_direct, &x_any, &w_any,
                                                   hb ? &b_md : NULL, &y_any, st, dil, pad_l, pad_r);
   if (ds == dnnl_success)
-    ds = dnnl_dilated_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &x_any,
+    ds = dnnl_dilated_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &dx_md,
                                                           &w_any, &y_any, st, dil, pad_l, pad_r);
   if (ds == dnnl_success)
     ds = dnnl_dilated_convolution_backward_weights_desc_init(
