@@ -67,3 +67,9 @@ export {
   sgdUpdate,
 } from "./ops/fused.ts";
 export { keptCount, topkMasks, type TopkOptions } from "./ops/topk.ts";
+export * from "./optim/mod.ts";
+export * from "./checkpoint/mod.ts";
+export * from "./train/mod.ts";
+export * from "./data/mod.ts";
+export * from "./nn/mod.ts";
+export * from "./models/mod.ts";

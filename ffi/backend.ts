@@ -72,6 +72,17 @@ export function threadsFromEnv(): number {
   return n;
 }
 
+/**
+ * Whether to flush denormals to zero: `TOPIARY_FLUSH_DENORMAL` = 1 (default) or 0. Subnormal
+ * values slow float math 10-100x; flushing them changes results only below 1.2e-38.
+ */
+export function flushDenormalFromEnv(): boolean {
+  const env = Deno.env.get("TOPIARY_FLUSH_DENORMAL");
+  if (env === undefined || env === "" || env === "1") return true;
+  if (env === "0") return false;
+  throw new Error(`TOPIARY_FLUSH_DENORMAL must be 0 or 1, got "${env}"`);
+}
+
 class NativeBackend implements Backend {
   readonly name: LibraryKind;
   readonly path: string;
@@ -92,6 +103,10 @@ class NativeBackend implements Backend {
         `${path} implements ABI ${abi}, this code expects 1: run \`deno task build\``,
       );
     }
+    this.check(
+      this.sym.tp_set_flush_denormal(flushDenormalFromEnv() ? 1 : 0),
+      "tp_set_flush_denormal",
+    );
     this.check(this.sym.tp_set_num_threads(threads), "tp_set_num_threads");
     this.threads = threads;
   }

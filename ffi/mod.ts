@@ -12,6 +12,7 @@ export {
   availableBackends,
   type Backend,
   type BackendInfo,
+  flushDenormalFromEnv,
   getBackend,
   type MemoryStats,
   threadsFromEnv,

@@ -24,6 +24,7 @@ export const SYMBOLS = {
   tp_backend_info: { parameters: [B, I64], result: I32 },
   tp_set_num_threads: { parameters: [I32], result: I32 },
   tp_get_num_threads: { parameters: [B], result: I32 },
+  tp_set_flush_denormal: { parameters: [I32], result: I32 },
 
   tp_alloc: { parameters: [U64, B], result: I32 },
   tp_free: { parameters: [P], result: I32 },

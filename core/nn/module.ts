@@ -54,6 +54,13 @@ export abstract class Module {
     return m;
   }
 
+  /** This module's own registered parameter or buffer `name` (not a descendant's). */
+  protected tensor(name: string): Tensor {
+    const t = this.params.get(name) ?? this.buffers.get(name);
+    if (!t) throw new Error(`${this.constructor.name}: no tensor named "${name}"`);
+    return t;
+  }
+
   /** Replaces a registered parameter or buffer tensor (the old one is disposed). */
   protected replaceTensor(name: string, t: Tensor): Tensor {
     const isParam = this.params.has(name);

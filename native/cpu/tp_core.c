@@ -1,5 +1,6 @@
 /* Errors, threads, version and backend information. */
 #include <omp.h>
+#include <xmmintrin.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,16 @@
 
 static _Thread_local char tp_error[1024];
 static int tp_num_threads = 0;
+static int tp_flush_denormal = 0;
+
+/* Sets or clears flush-to-zero and denormals-are-zero on this thread and every OpenMP
+ * worker (MXCSR is per thread; the workers persist, so one region reaches them all). */
+static void apply_denormal_mode(int on, int threads) {
+  const unsigned bits = 0x8040; /* FTZ | DAZ */
+  _mm_setcsr(on ? (_mm_getcsr() | bits) : (_mm_getcsr() & ~bits));
+#pragma omp parallel num_threads(threads)
+  _mm_setcsr(on ? (_mm_getcsr() | bits) : (_mm_getcsr() & ~bits));
+}
 
 int tp__fail(int status, const char* fmt, ...) {
   va_list ap;
@@ -31,6 +42,14 @@ int tp_set_num_threads(int n) {
   TP_REQUIRE(n >= 1 && n <= 4096, "tp_set_num_threads: thread count must be in [1, 4096], got %d", n);
   tp_num_threads = n;
   omp_set_num_threads(n);
+  apply_denormal_mode(tp_flush_denormal, n);
+  return TP_OK;
+}
+
+int tp_set_flush_denormal(int on) {
+  TP_REQUIRE(on == 0 || on == 1, "tp_set_flush_denormal: expected 0 or 1, got %d", on);
+  tp_flush_denormal = on;
+  apply_denormal_mode(on, tp__threads());
   return TP_OK;
 }
 
@@ -61,9 +80,10 @@ int tp_backend_info(char* buf, int64_t capacity) {
   const dnnl_version_t* v = dnnl_version();
   int n = snprintf(buf, (size_t)capacity,
                    "{\"backend\":\"cpu\",\"abi\":%d,\"onednn\":\"%d.%d.%d\",\"isa\":\"%s\","
-                   "\"threads\":%d,\"openmp\":%d}",
+                   "\"threads\":%d,\"openmp\":%d,\"flush_denormal\":%s}",
                    TP_ABI_VERSION, v->major, v->minor, v->patch,
-                   isa_name(dnnl_get_effective_cpu_isa()), tp__threads(), _OPENMP);
+                   isa_name(dnnl_get_effective_cpu_isa()), tp__threads(), _OPENMP,
+                   tp_flush_denormal ? "true" : "false");
   TP_REQUIRE(n >= 0 && n < capacity, "tp_backend_info: buffer of %lld bytes is too small",
              (long long)capacity);
   return TP_OK;

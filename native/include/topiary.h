@@ -54,6 +54,10 @@ int tp_backend_info(char* buf, int64_t capacity);
 /* Threads used by every parallel kernel of this library (OpenMP and oneDNN). n >= 1. */
 int tp_set_num_threads(int n);
 int tp_get_num_threads(int* out);
+/* Flush denormals to zero (FTZ and DAZ) in every thread of this library (1) or not (0).
+ * Subnormal floats (e.g. softmax probabilities below 1e-38 in backward passes) otherwise
+ * slow float math by orders of magnitude. */
+int tp_set_flush_denormal(int on);
 
 /* ---- memory -------------------------------------------------------------------------------- */
 /* 64-byte aligned buffer of at least `bytes` bytes (bytes >= 1); contents undefined.

@@ -1,0 +1,91 @@
+/**
+ * `Linear`: PyTorch's nn.Linear (parameters `weight` [out, in] and `bias` [out]).
+ * @module
+ */
+
+import { fill } from "../ops/create.ts";
+import { linear } from "../ops/linalg.ts";
+import { fmtShape, getDefaultBackend, Tensor } from "../tensor.ts";
+import {
+  DEFAULT_INIT,
+  initBias,
+  type Initializable,
+  type InitOptions,
+  initWeight,
+  joinName,
+  type LayerOptions,
+} from "./init.ts";
+import { Module } from "./module.ts";
+
+/** Options of {@link Linear}. */
+export interface LinearOptions extends LayerOptions {
+  /** Learnable bias (default true). */
+  bias?: boolean;
+}
+
+/** Fully connected layer y = x W^T + b on inputs [N, inFeatures]. */
+export class Linear extends Module implements Initializable {
+  /** Input features. */
+  readonly inFeatures: number;
+  /** Output features. */
+  readonly outFeatures: number;
+  /** Whether the layer has a bias. */
+  readonly hasBias: boolean;
+
+  constructor(inFeatures: number, outFeatures: number, opts: LinearOptions = {}) {
+    super();
+    for (const [n, v] of [["inFeatures", inFeatures], ["outFeatures", outFeatures]] as const) {
+      if (!Number.isInteger(v) || v < 1) {
+        throw new Error(`Linear: ${n} must be an integer >= 1, got ${v}`);
+      }
+    }
+    this.inFeatures = inFeatures;
+    this.outFeatures = outFeatures;
+    this.hasBias = opts.bias ?? true;
+    const backend = opts.backend ?? getDefaultBackend();
+    const w = Tensor.empty([outFeatures, inFeatures], "f32", backend);
+    fill(w, 0);
+    this.registerParameter("weight", w);
+    if (this.hasBias) {
+      const b = Tensor.empty([outFeatures], "f32", backend);
+      fill(b, 0);
+      this.registerParameter("bias", b);
+    }
+    if (opts.init !== false) {
+      this.resetParameters("", { seed: opts.seed ?? 0, linear: opts.init ?? DEFAULT_INIT });
+    }
+  }
+
+  /** The weight [out, in]. */
+  get weight(): Tensor {
+    return this.tensor("weight");
+  }
+
+  /** The bias [out], or null. */
+  get bias(): Tensor | null {
+    return this.hasBias ? this.tensor("bias") : null;
+  }
+
+  /** Re-draws weight and bias from (seed, "<prefix>.weight"), (seed, "<prefix>.bias"). */
+  resetParameters(prefix: string, opts: InitOptions): void {
+    const spec = opts.linear ?? DEFAULT_INIT;
+    initWeight(this.weight, spec, opts.seed, joinName(prefix, "weight"));
+    const b = this.bias;
+    if (b) initBias(b, this.inFeatures, spec, opts.seed, joinName(prefix, "bias"));
+  }
+
+  /** Applies the layer to x [N, inFeatures]. */
+  forward(x: Tensor): Tensor {
+    if (x.ndim !== 2 || x.shape[1] !== this.inFeatures) {
+      throw new Error(
+        `Linear(${this.inFeatures}, ${this.outFeatures}) expects input [N, ${this.inFeatures}], ` +
+          `got ${fmtShape(x.shape)}`,
+      );
+    }
+    return linear(x, this.weight, this.bias);
+  }
+
+  override toString(): string {
+    return `Linear(${this.inFeatures}, ${this.outFeatures}${this.hasBias ? "" : ", no bias"})`;
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * `core/train`: the training loop, evaluation, metrics as JSON lines and progress bars.
+ * @module
+ */
+
+export {
+  cleanObjective,
+  countCorrect,
+  type EpochSummary,
+  evaluate,
+  fit,
+  type FitOptions,
+  type FitResult,
+  type Objective,
+  type Position,
+} from "./trainer.ts";
+export { type MetricsRecord, MetricsWriter, readMetrics } from "./metrics.ts";
+export { Progress, type ProgressOptions } from "./progress.ts";
