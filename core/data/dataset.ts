@@ -129,7 +129,10 @@ export function subset(ds: Dataset, indices: ArrayLike<number>, name = ds.name):
 const U8_TO_F32 = Float32Array.from({ length: 256 }, (_, v) => v / 255);
 
 /** Converts bytes 0..255 to floats v / 255 in [0, 1] (into `out` when given). */
-export function bytesToUnit(bytes: Uint8Array, out = new Float32Array(bytes.length)): Float32Array {
+export function bytesToUnit(
+  bytes: Uint8Array,
+  out: Float32Array = new Float32Array(bytes.length),
+): Float32Array {
   if (out.length !== bytes.length) {
     throw new Error(`bytesToUnit: ${bytes.length} bytes for ${out.length} floats`);
   }

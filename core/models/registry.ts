@@ -22,7 +22,10 @@ export type ModelSpec = ModelOptions & {
   hydraSubBlock?: boolean;
 };
 
-const FACTORIES = {
+const FACTORIES: Record<
+  "mlp" | "lenet5" | "caffe_lenet" | "small_cnn" | "madry_cnn" | "vgg16_bn" | "resnet18" | "wrn",
+  (o: ModelSpec) => Classifier
+> = {
   mlp: (o: ModelSpec) => new MLP(o),
   lenet5: (o: ModelSpec) => new LeNet5(o),
   caffe_lenet: (o: ModelSpec) => new CaffeLeNet(o),
@@ -31,7 +34,7 @@ const FACTORIES = {
   vgg16_bn: (o: ModelSpec) => new VGG({ ...o, depth: 16, batchNorm: true }),
   resnet18: (o: ModelSpec) => new ResNet({ ...o, blocks: [2, 2, 2, 2] }),
   wrn: (o: ModelSpec) => new WideResNet(o),
-} as const;
+};
 
 /** Names accepted by {@link createModel}. */
 export type ModelName = keyof typeof FACTORIES;

@@ -20,16 +20,29 @@ export interface BenchCase {
   torch: Record<string, unknown> | null;
 }
 
+/** A PyTorch configuration to compare with (e.g. with jemalloc, with glibc malloc). */
+export interface TorchSide {
+  label: string;
+  worker: TorchWorker;
+}
+
+/** PyTorch's figures for a case in one configuration. */
+export interface TorchResult {
+  label: string;
+  /** Per-iteration seconds of each repetition. */
+  times: number[];
+  rate: number;
+  /** torch time / our time (> 1: we are faster). */
+  ratio: number;
+}
+
 /** Result of a case: per-iteration seconds of each repetition. */
 export interface BenchResult {
   name: string;
   unit: string;
   ours: number[];
-  torch: number[];
   oursRate: number;
-  torchRate: number | null;
-  /** torch time / our time (> 1: we are faster). */
-  ratio: number | null;
+  torch: TorchResult[];
 }
 
 /** Median of a list. */
@@ -45,43 +58,46 @@ function timeOurs(fn: () => void, iters: number): number {
   return (performance.now() - t0) / 1000 / iters;
 }
 
-/** Runs the cases, alternating ours and PyTorch, `reps` times each (after a warm-up). */
+/** Runs the cases, alternating ours and each PyTorch side, `reps` times (after a warm-up). */
 export async function runCases(
   cases: readonly BenchCase[],
-  torch: TorchWorker | null,
+  sides: readonly TorchSide[],
   reps = 7,
   targetSeconds = 0.3,
 ): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   for (const c of cases) {
-    const hasTorch = torch !== null && c.torch !== null;
-    if (hasTorch) await torch!.call({ cmd: "setup", name: c.name, case: c.torch });
-    // Warm-up and iteration count from our speed (the same count for both sides).
+    const active = c.torch === null ? [] : sides;
+    for (const s of active) await s.worker.call({ cmd: "setup", name: c.name, case: c.torch });
+    // Warm-up and iteration count from our speed (the same count for every side).
     timeOurs(c.ours, 2);
     const one = timeOurs(c.ours, 3);
     const iters = Math.max(1, Math.min(1000, Math.round(targetSeconds / Math.max(one, 1e-6))));
-    if (hasTorch) {
-      await torch!.call({ cmd: "run", name: c.name, iters: Math.max(2, Math.ceil(iters / 4)) });
+    for (const s of active) {
+      await s.worker.call({ cmd: "run", name: c.name, iters: Math.max(2, Math.ceil(iters / 4)) });
     }
-    const ours: number[] = [], theirs: number[] = [];
+    const ours: number[] = [];
+    const theirs: number[][] = active.map(() => []);
     for (let r = 0; r < reps; r++) {
       ours.push(timeOurs(c.ours, iters));
-      if (hasTorch) {
-        const out = await torch!.call({ cmd: "run", name: c.name, iters });
-        theirs.push((out.seconds as number) / iters);
+      for (let k = 0; k < active.length; k++) {
+        const out = await active[k].worker.call({ cmd: "run", name: c.name, iters });
+        theirs[k].push((out.seconds as number) / iters);
       }
     }
-    const mo = median(ours), mt = hasTorch ? median(theirs) : null;
-    results.push({
+    const mo = median(ours);
+    const res: BenchResult = {
       name: c.name,
       unit: c.unit,
       ours,
-      torch: theirs,
       oursRate: (c.work / mo) * c.scale,
-      torchRate: mt === null ? null : (c.work / mt) * c.scale,
-      ratio: mt === null ? null : mt / mo,
-    });
-    printResult(results[results.length - 1]);
+      torch: active.map((s, k) => {
+        const mt = median(theirs[k]);
+        return { label: s.label, times: theirs[k], rate: (c.work / mt) * c.scale, ratio: mt / mo };
+      }),
+    };
+    results.push(res);
+    printResult(res);
   }
   return results;
 }
@@ -95,12 +111,12 @@ function spread(xs: readonly number[]): string {
 
 /** Prints one result line. */
 export function printResult(r: BenchResult): void {
-  const ours = `${r.oursRate.toFixed(1)} ${r.unit} (${spread(r.ours)})`;
-  const theirs = r.torchRate === null
-    ? "n/a"
-    : `${r.torchRate.toFixed(1)} ${r.unit} (${spread(r.torch)})`;
-  const ratio = r.ratio === null ? "" : `  ratio ${r.ratio.toFixed(2)}x`;
-  console.log(`${r.name.padEnd(34)} topiary ${ours.padEnd(28)} torch ${theirs.padEnd(28)}${ratio}`);
+  const fmt = (v: number) => (v >= 1000 ? v.toFixed(0) : v.toFixed(1));
+  const parts = [`${r.name.padEnd(36)} topiary ${fmt(r.oursRate)} ${r.unit} (${spread(r.ours)})`];
+  for (const t of r.torch) {
+    parts.push(`${t.label} ${fmt(t.rate)} (${spread(t.times)}) ratio ${t.ratio.toFixed(2)}x`);
+  }
+  console.log(parts.join("  |  "));
 }
 
 /** A one-line description of the CPU, from /proc/cpuinfo. */

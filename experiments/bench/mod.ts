@@ -6,9 +6,10 @@
 
 import { parseArgs } from "node:util";
 import { getDefaultBackend } from "@topiary/core";
-import { cpuName, runCases } from "./_measure.ts";
+import { cpuName, runCases, type TorchSide } from "./_measure.ts";
 import { nativeOpCases } from "./native_ops.ts";
 import { TorchWorker } from "./torch_worker.ts";
+import { trainingCases } from "./training.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     "no-torch": { type: "boolean", default: false },
     "no-jemalloc": { type: "boolean", default: false },
     only: { type: "string" },
+    suite: { type: "string", default: "all" },
     json: { type: "string" },
   },
 });
@@ -33,36 +35,52 @@ console.log(
   `topiary: ${info.backend} backend, oneDNN ${info.onednn} (${info.isa}), threads ${threads} (TOPIARY_THREADS)`,
 );
 
-let torch: TorchWorker | null = null;
+const suite = values.suite!;
+if (!["all", "ops", "training"].includes(suite)) {
+  throw new Error(`--suite must be all, ops or training, got "${suite}"`);
+}
+
+/** Starts a PyTorch worker, or prints why it is skipped. */
+async function startTorch(
+  label: string,
+  jemalloc: boolean,
+  openblasThreads: number,
+): Promise<TorchSide | null> {
+  const w = await TorchWorker.start(threads, { jemalloc, openblasThreads });
+  if (typeof w === "string") {
+    console.log(`${label}: skipped: ${w}`);
+    return null;
+  }
+  const i = await w.call({ cmd: "info" });
+  const env = Object.entries(w.env).map(([k, v]) => `${k}=${v}`).join(" ");
+  console.log(`${label}: torch ${i.torch}, threads ${i.threads}, BLAS ${i.blas}; ${env}`);
+  return { label, worker: w };
+}
+
+const sides: TorchSide[] = [];
 if (!values["no-torch"]) {
-  const w = await TorchWorker.start(threads, {
-    jemalloc: !values["no-jemalloc"],
-    openblasThreads: threads,
-  });
-  if (typeof w === "string") console.log(`torch: skipped: ${w}`);
-  else {
-    torch = w;
-    const i = await w.call({ cmd: "info" });
-    const env = Object.entries(w.env).map(([k, v]) => `${k}=${v}`).join(" ");
-    console.log(`torch: ${i.torch}, threads ${i.threads}, BLAS ${i.blas}; ${env}`);
-    if (String(i.blas).includes("/blas/libblas")) {
-      console.log(
-        "torch: note: torch.mm runs on the reference BLAS; apt-get install libopenblas0-openmp for OpenBLAS",
-      );
-    }
+  const je = values["no-jemalloc"]
+    ? null
+    : await startTorch("torch+jemalloc", true, suite === "training" ? 1 : threads);
+  if (je) sides.push(je);
+  if (suite !== "ops") {
+    const gl = await startTorch("torch+glibc", false, 1);
+    if (gl) sides.push(gl);
   }
 }
 console.log(
   `repetitions: ${reps}, alternating; rates are medians; ratio = torch time / topiary time\n`,
 );
 
-let cases = nativeOpCases();
-if (values.only) cases = cases.filter((c) => c.name.includes(values.only!));
-const results = await runCases(cases, torch, reps);
+const cases = [
+  ...(suite === "training" ? [] : nativeOpCases()),
+  ...(suite === "ops" ? [] : trainingCases(128)),
+].filter((c) => !values.only || c.name.includes(values.only));
+const results = await runCases(cases, sides, reps);
 if (values.json) {
   await Deno.writeTextFile(
     values.json,
     JSON.stringify({ cpu: cpuName(), threads, info, results }, null, 2),
   );
 }
-await torch?.close();
+for (const s of sides) await s.worker.close();

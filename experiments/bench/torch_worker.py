@@ -8,16 +8,46 @@ Cases: gemm {m, n, k}; conv_fwd / conv_bwd_data / conv_bwd_weights
 {n, c, h, w, k, r, s, stride, pad}; model cases are added by later benchmarks.
 """
 import json
+import os
 import sys
 import time
 
 import torch
 
+# The PyTorch twins of Topiary's models (also used by the equivalence test).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
+                                "core", "models"))
+
 cases = {}
+
+
+def make_model_case(spec):
+    """One training step (forward, backward, SGD update) or forward+backward of a model."""
+    import torch_models  # noqa: E402  (needs the path above)
+    model = torch_models._build({"model": spec["model"], "args": spec.get("args", {})})
+    model.train()
+    g = torch.Generator().manual_seed(0)
+    n = spec["batch"]
+    x = torch.rand([n] + spec["input"], generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9) if spec["update"] else None
+    loss_fn = torch.nn.functional.cross_entropy
+
+    def step():
+        with torch.enable_grad():
+            for p in model.parameters():
+                p.grad = None
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            if opt is not None:
+                opt.step()
+    return step
 
 
 def make_case(spec):
     kind = spec["kind"]
+    if kind == "model":
+        return make_model_case(spec)
     g = torch.Generator().manual_seed(0)
     if kind == "gemm":
         a = torch.rand(spec["m"], spec["k"], generator=g)
