@@ -44,10 +44,54 @@ def make_model_case(spec):
     return step
 
 
+def pgd_linf(model, x, y, eps, alpha, steps, g):
+    """PGD-Linf with a uniform random start; gradients with respect to the input only."""
+    loss_fn = torch.nn.functional.cross_entropy
+    delta = (torch.rand(x.shape, generator=g) * 2 - 1) * eps
+    xa = (x + delta).clamp(0, 1)
+    for _ in range(steps):
+        xa.requires_grad_(True)
+        with torch.enable_grad():
+            loss = loss_fn(model(xa), y)
+            (gx,) = torch.autograd.grad(loss, [xa])
+        xa = xa.detach() + alpha * gx.sign()
+        xa = torch.min(torch.max(xa, x - eps), x + eps).clamp(0, 1)
+    return xa.detach()
+
+
+def make_attack_case(spec):
+    """PGD-10 attack throughput, or one PGD-10 adversarial training step (Madry)."""
+    import torch_models  # noqa: E402  (needs the path above)
+    model = torch_models._build({"model": spec["model"], "args": spec.get("args", {})})
+    g = torch.Generator().manual_seed(0)
+    n = spec["batch"]
+    x = torch.rand([n] + spec["input"], generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    eps, alpha, steps = spec["eps"], spec["alpha"], spec["steps"]
+    if not spec["train"]:
+        model.eval()
+        return lambda: pgd_linf(model, x, y, eps, alpha, steps, g)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        model.eval()
+        xa = pgd_linf(model, x, y, eps, alpha, steps, g)
+        model.train()
+        with torch.enable_grad():
+            for p in model.parameters():
+                p.grad = None
+            loss = torch.nn.functional.cross_entropy(model(xa), y)
+            loss.backward()
+            opt.step()
+    return step
+
+
 def make_case(spec):
     kind = spec["kind"]
     if kind == "model":
         return make_model_case(spec)
+    if kind == "pgd":
+        return make_attack_case(spec)
     g = torch.Generator().manual_seed(0)
     if kind == "gemm":
         a = torch.rand(spec["m"], spec["k"], generator=g)
