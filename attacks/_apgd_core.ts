@@ -62,7 +62,8 @@ export function apgdReduce(
   const out = new Uint8Array(increases.length);
   for (let j = 0; j < out.length; j++) {
     const stalled = !reducedAtCheck[j] && bestAtCheck[j] >= lossBest[j];
-    out[j] = increases[j] < rho * interval || stalled ? 1 : 0;
+    // "<=" as the reference implementation (the paper writes "<").
+    out[j] = increases[j] <= rho * interval || stalled ? 1 : 0;
   }
   return out;
 }

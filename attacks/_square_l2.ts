@@ -97,9 +97,10 @@ function finish(x: Float32Array, delta: Float64Array, out: Float32Array, eps: nu
 /**
  * One L2 proposal for one example (x, its current best xb, both [c*h*w]) into out: window
  * W1 at (vh, vw) gets a new eta window (random sign per channel, random orientation) plus
- * its old content normalised, rescaled per channel to the mass of W1 and W2 plus the unused
- * budget; window W2 at (vh2, vw2) is emptied; the whole perturbation is rescaled to norm eps
- * and clamped. `r` holds 5 + c uniforms: vh, vw, vh2, vw2, orientation, c signs.
+ * its old content normalised, rescaled per channel to that channel's mass in W1 and W2 plus
+ * a 1/c share of the unused budget; window W2 at (vh2, vw2) is emptied; the whole
+ * perturbation is rescaled to norm eps and clamped. `r` holds 5 + c uniforms: vh, vw, vh2,
+ * vw2, orientation, c signs.
  */
 export function squareL2Proposal(
   x: Float32Array,
@@ -125,19 +126,23 @@ export function squareL2Proposal(
   }
   const inW = (vh0: number, vw0: number, i: number, j: number) =>
     i >= vh0 && i < vh0 + s && j >= vw0 && j < vw0 + s;
-  let normWindows = 0;
+  // Squared mass of each channel in the union of the two windows (per channel, as the
+  // reference): channel ch of W1 receives it plus its share of the unused budget, so the
+  // perturbation outside the windows is kept and the total stays eps.
+  const normWindows = new Float64Array(c);
   for (let ch = 0; ch < c; ch++) {
     for (let i = 0; i < h; i++) {
       for (let j = 0; j < w; j++) {
         if (inW(vh, vw, i, j) || inW(vh2, vw2, i, j)) {
-          normWindows += delta[ch * hw + i * w + j] ** 2;
+          normWindows[ch] += delta[ch * hw + i * w + j] ** 2;
         }
       }
     }
   }
-  const target = Math.sqrt(Math.max(eps * eps - normImage, 0) / c + normWindows);
+  const unused = Math.max(eps * eps - normImage, 0) / c;
   const win = new Float64Array(s * s);
   for (let ch = 0; ch < c; ch++) {
+    const target = Math.sqrt(unused + normWindows[ch]);
     const sg = r[5 + ch] < 0.5 ? -1 : 1;
     let n1 = 0;
     for (let i = 0; i < s; i++) {

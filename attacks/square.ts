@@ -96,10 +96,13 @@ export class Square implements Attack {
     const score = (rows: Int32Array, m: number) => this.score(model, x, buf, rows, m, labels);
     buf.set(xh);
     const clean = score(Int32Array.from({ length: n }, (_, i) => i), n);
-    const bestLoss = clean.loss, bestMargin = clean.margin;
+    // Correctly classified means argmax = label (first index on ties), as the evaluation
+    // and AutoAttack decide it: an example whose clean logits tie (margin 0) with the label
+    // predicted is attacked too.
+    const bestLoss = clean.loss, bestWrong = clean.wrong;
     for (let r = 0; r < this.restarts; r++) {
       const robust: number[] = [];
-      bestMargin.forEach((v, i) => v > 0 && robust.push(i));
+      bestWrong.forEach((v, i) => !v && robust.push(i));
       if (robust.length === 0) break;
       const rows = Int32Array.from(robust), m = rows.length;
       const cur = new Float32Array(m * dim);
@@ -112,13 +115,13 @@ export class Square implements Attack {
         else squareL2Init(xi, dst, c, h, w, this.threat.eps, u);
       }
       buf.set(cur);
-      const { loss, margin } = score(rows, m);
-      this.search(r, rows, xh, cur, loss, margin, { c, h, w }, ctx, buf, score);
+      const { loss, margin, wrong } = score(rows, m);
+      this.search(r, rows, xh, cur, loss, margin, wrong, { c, h, w }, ctx, buf, score);
       for (let k = 0; k < m; k++) {
         const i = rows[k];
-        if (margin[k] <= 0 || loss[k] < bestLoss[i]) {
+        if (wrong[k] || margin[k] <= 0 || loss[k] < bestLoss[i]) {
           bestLoss[i] = loss[k];
-          bestMargin[i] = margin[k];
+          bestWrong[i] = wrong[k];
           out.set(cur.subarray(k * dim, (k + 1) * dim), i * dim);
         }
       }
@@ -126,7 +129,7 @@ export class Square implements Attack {
     return Tensor.fromHost(out, x.shape, "f32", x.backend);
   }
 
-  /** The random search of one restart; updates cur, loss and margin in place. */
+  /** The random search of one restart; updates cur, loss, margin and wrong in place. */
   private search(
     r: number,
     rows: Int32Array,
@@ -134,10 +137,11 @@ export class Square implements Attack {
     cur: Float32Array,
     loss: Float64Array,
     margin: Float64Array,
+    wrong: Uint8Array,
     { c, h, w }: { c: number; h: number; w: number },
     ctx: AttackContext,
     buf: Float32Array,
-    score: (rows: Int32Array, m: number) => { margin: Float64Array; loss: Float64Array },
+    score: (rows: Int32Array, m: number) => Scores,
   ): void {
     const dim = c * h * w, m = rows.length, eps = this.threat.eps;
     for (let it = 0; it < this.queries; it++) {
@@ -159,6 +163,7 @@ export class Square implements Attack {
         if (sc.loss[a] < loss[k] || sc.margin[a] <= 0) {
           loss[k] = Math.min(loss[k], sc.loss[a]);
           margin[k] = sc.margin[a];
+          wrong[k] = sc.wrong[a];
           cur.set(buf.subarray(a * dim, (a + 1) * dim), k * dim);
         }
       });
@@ -223,7 +228,7 @@ export class Square implements Attack {
     }
   }
 
-  /** Margins and losses of the first m rows of buf (labels of batch rows `rows`). */
+  /** Margins, losses and misclassification of the first m rows of buf (labels of `rows`). */
   private score(
     model: Module,
     like: Tensor,
@@ -231,7 +236,7 @@ export class Square implements Attack {
     rows: Int32Array,
     m: number,
     labels: Int32Array,
-  ): { margin: Float64Array; loss: Float64Array } {
+  ): Scores {
     const padded = Math.min(labels.length, 2 ** Math.ceil(Math.log2(m)));
     const logits = tidy(() =>
       noGrad(() => {
@@ -248,15 +253,17 @@ export class Square implements Attack {
       })
     );
     const c = logits.length / padded;
-    const margin = new Float64Array(m), loss = new Float64Array(m);
+    const margin = new Float64Array(m), loss = new Float64Array(m), wrong = new Uint8Array(m);
     for (let k = 0; k < m; k++) {
       const yk = labels[rows[k]], o = k * c;
-      let other = -Infinity, mx = -Infinity;
+      let other = -Infinity, mx = -Infinity, top = 0;
       for (let j = 0; j < c; j++) {
+        if (logits[o + j] > logits[o + top]) top = j;
         mx = Math.max(mx, logits[o + j]);
         if (j !== yk) other = Math.max(other, logits[o + j]);
       }
       margin[k] = logits[o + yk] - other;
+      wrong[k] = top !== yk ? 1 : 0;
       if (this.loss === "margin") loss[k] = margin[k];
       else {
         let se = 0;
@@ -264,8 +271,15 @@ export class Square implements Attack {
         loss[k] = -(mx + Math.log(se) - logits[o + yk]);
       }
     }
-    return { margin, loss };
+    return { margin, loss, wrong };
   }
+}
+
+/** What Square's scoring gives per row: margin, loss and argmax != label (first on ties). */
+interface Scores {
+  margin: Float64Array;
+  loss: Float64Array;
+  wrong: Uint8Array;
 }
 
 /** A Square attack (see {@link Square}). */

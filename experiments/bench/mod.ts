@@ -1,6 +1,7 @@
 /**
  * `deno task bench`: Topiary against PyTorch on this machine, alternating repetitions.
- * Usage: deno task bench [--reps N] [--no-torch] [--no-jemalloc] [--only SUBSTRING]
+ * Usage: deno task bench [--suite all|ops|training|attacks] [--reps N] [--no-torch]
+ *        [--no-jemalloc] [--only SUBSTRING] [--json FILE]
  * @module
  */
 
@@ -10,6 +11,7 @@ import { cpuName, runCases, type TorchSide } from "./_measure.ts";
 import { nativeOpCases } from "./native_ops.ts";
 import { TorchWorker } from "./torch_worker.ts";
 import { trainingCases } from "./training.ts";
+import { attackCases } from "./attacks.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -36,8 +38,8 @@ console.log(
 );
 
 const suite = values.suite!;
-if (!["all", "ops", "training"].includes(suite)) {
-  throw new Error(`--suite must be all, ops or training, got "${suite}"`);
+if (!["all", "ops", "training", "attacks"].includes(suite)) {
+  throw new Error(`--suite must be all, ops, training or attacks, got "${suite}"`);
 }
 
 /** Starts a PyTorch worker, or prints why it is skipped. */
@@ -61,7 +63,7 @@ const sides: TorchSide[] = [];
 if (!values["no-torch"]) {
   const je = values["no-jemalloc"]
     ? null
-    : await startTorch("torch+jemalloc", true, suite === "training" ? 1 : threads);
+    : await startTorch("torch+jemalloc", true, suite === "ops" ? threads : 1);
   if (je) sides.push(je);
   if (suite !== "ops") {
     const gl = await startTorch("torch+glibc", false, 1);
@@ -73,8 +75,9 @@ console.log(
 );
 
 const cases = [
-  ...(suite === "training" ? [] : nativeOpCases()),
-  ...(suite === "ops" ? [] : trainingCases(128)),
+  ...(suite === "all" || suite === "ops" ? nativeOpCases() : []),
+  ...(suite === "all" || suite === "training" ? trainingCases(128) : []),
+  ...(suite === "all" || suite === "attacks" ? attackCases(128) : []),
 ].filter((c) => !values.only || c.name.includes(values.only));
 const results = await runCases(cases, sides, reps);
 if (values.json) {

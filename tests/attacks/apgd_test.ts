@@ -28,6 +28,9 @@ opTest("APGD step-size conditions: few loss increases, or a stalled best loss", 
   ]);
   // 0: condition 1; 1: neither; 2: best unchanged but halved last time; 3: stalled; 4: grew.
   if (Array.from(r).join() !== "1,0,0,1,0") throw new Error(`decisions ${r}`);
+  // 16 steps: exactly rho * 16 = 12 increases halves (the reference's "<="), 13 does not.
+  const t = apgdReduce([12, 13], 16, 0.75, [0, 0], [1, 1], [2, 2]);
+  if (Array.from(t).join() !== "1,0") throw new Error(`decisions at the threshold ${t}`);
 });
 
 /** A linear two-class model on [1, 2, 2] inputs: z = W x, so the CE is maximised at a corner. */
