@@ -33,7 +33,15 @@ export function attackCases(batch = 128): BenchCase[] {
     const x = uniform([batch, 1, 28, 28], { seed: 0, stream: `ax-${name}` }).keep();
     const y = labels(batch, `ay-${name}`).keep();
     const indices = Int32Array.from({ length: batch }, (_, i) => i);
-    const spec = { kind: "pgd", model: name, batch, input: [1, 28, 28], eps: 0.3, alpha: stepSize, steps };
+    const spec = {
+      kind: "pgd",
+      model: name,
+      batch,
+      input: [1, 28, 28],
+      eps: 0.3,
+      alpha: stepSize,
+      steps,
+    };
     // Attack throughput: plain PGD (last iterate), like the PyTorch loop.
     const evalModel = createModel(name, { seed: 0 }).eval();
     const attack = pgd({ threat, steps, stepSize, keepBest: false });
