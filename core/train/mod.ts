@@ -7,6 +7,7 @@ export {
   cleanObjective,
   countCorrect,
   type EpochSummary,
+  type EpochTotals,
   evaluate,
   fit,
   type FitOptions,

@@ -34,6 +34,17 @@ export interface Position {
   step: number;
 }
 
+/** Running sums of the epoch in progress (saved in checkpoints so a resumed epoch's summary
+ * equals the uninterrupted one). */
+export interface EpochTotals {
+  /** Sum of per-example losses. */
+  lossSum: number;
+  /** Correct predictions. */
+  correct: number;
+  /** Examples seen. */
+  seen: number;
+}
+
 /** A training objective: the loss of a batch (and the logits used for accuracy). */
 export interface Objective {
   /** Name recorded in metrics and settings. */
@@ -72,11 +83,13 @@ export interface FitOptions {
   logEvery?: number;
   /** Resume position (default: the start). */
   start?: Position;
+  /** Running sums of the epoch being resumed (default: zero; see {@link EpochTotals}). */
+  startTotals?: EpochTotals;
   /**
-   * Called after every step with the position of the next step; return "stop" to end the
-   * run there (e.g. a test interrupting it). Checkpoints are written from here.
+   * Called after every step with the position of the next step and the epoch's running
+   * sums; return "stop" to end the run there. Checkpoints are written from here.
    */
-  afterStep?: (next: Position) => void | "stop";
+  afterStep?: (next: Position, totals: EpochTotals) => void | "stop";
   /** Called after each epoch's validation. */
   afterEpoch?: (epoch: number, summary: EpochSummary, next: Position) => void | "stop";
   /** Progress bar label ("" or quiet: none). */
@@ -153,7 +166,9 @@ export function fit(o: FitOptions): FitResult {
       itemsPerStep: o.train.batchSize,
       quiet: o.quiet,
     });
-    let lossSum = 0, correct = 0, seen = 0, logged = 0;
+    const resumed = epoch === o.start?.epoch && pos.batch > 0 ? o.startTotals : undefined;
+    let lossSum = resumed?.lossSum ?? 0, correct = resumed?.correct ?? 0;
+    let seen = resumed?.seen ?? 0;
     const t0 = performance.now();
     o.model.train();
     for (let b = pos.batch; b < perEpoch; b++) {
@@ -184,7 +199,7 @@ export function fit(o: FitOptions): FitResult {
       seen += n;
       pos = { epoch, batch: b + 1, step: here.step + 1 };
       bar.update(b + 1, { loss: lossSum / seen, acc: correct / seen });
-      if (o.metrics && o.logEvery && ++logged % o.logEvery === 0) {
+      if (o.metrics && o.logEvery && pos.step % o.logEvery === 0) {
         o.metrics.write({
           step: pos.step,
           epoch,
@@ -194,7 +209,7 @@ export function fit(o: FitOptions): FitResult {
           lr: o.optimizer.lr,
         });
       }
-      if (o.afterStep?.(pos) === "stop") {
+      if (o.afterStep?.(pos, { lossSum, correct, seen }) === "stop") {
         stopped = true;
         break;
       }

@@ -1,0 +1,235 @@
+/**
+ * `collect`: gathers run folders (their `result.json`) into an SQLite database with
+ * `node:sqlite`. Idempotent: a run's rows are keyed by the digest of its resolved config,
+ * replaced in one transaction when collected again, and never deleted because a later
+ * collection did not see them; collecting twice gives the same database.
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { join, relative } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { RESULT_FORMAT, type RunResult } from "../run/run.ts";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY,
+  config_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  dir TEXT NOT NULL,
+  dataset TEXT NOT NULL,
+  model TEXT NOT NULL,
+  objective TEXT NOT NULL,
+  norm TEXT NOT NULL,
+  eps REAL NOT NULL,
+  clean_accuracy REAL NOT NULL,
+  robust_accuracy REAL NOT NULL,
+  n INTEGER NOT NULL,
+  examples_sha256 TEXT NOT NULL,
+  sanity_flags TEXT NOT NULL,
+  git_commit TEXT,
+  config_json TEXT NOT NULL,
+  result_sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attacks (
+  run_id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  settings_json TEXT NOT NULL,
+  accuracy_cumulative REAL NOT NULL,
+  newly_broken INTEGER NOT NULL,
+  PRIMARY KEY (run_id, position)
+);
+CREATE TABLE IF NOT EXISTS stages (
+  run_id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  summary_json TEXT NOT NULL,
+  PRIMARY KEY (run_id, position)
+);
+CREATE TABLE IF NOT EXISTS curves (
+  run_id TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  train_loss REAL,
+  train_accuracy REAL,
+  val_accuracy REAL,
+  val_robust_accuracy REAL,
+  PRIMARY KEY (run_id, stage, epoch)
+);
+CREATE TABLE IF NOT EXISTS sparsity (
+  run_id TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  layer TEXT NOT NULL,
+  kept INTEGER NOT NULL,
+  total INTEGER NOT NULL,
+  PRIMARY KEY (run_id, stage, layer)
+);
+`;
+
+const TABLES = ["runs", "attacks", "stages", "curves", "sparsity"] as const;
+
+/** SHA-256 hex of a string. */
+function sha(s: string): string {
+  return createHash("sha256").update(s).digest("hex");
+}
+
+/** The digest of a resolved config without its seed: the runs of one configuration. */
+export function configId(config: RunResult["config"]): string {
+  const { seed: _seed, ...rest } = config;
+  return sha(JSON.stringify(rest));
+}
+
+/** Opens (creating if needed) a results database. */
+export function openResults(path: string): DatabaseSync {
+  const db = new DatabaseSync(path);
+  db.exec(SCHEMA);
+  return db;
+}
+
+/** Result files under the given folders (recursive, sorted). */
+export function findResults(roots: string[]): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(dir)];
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw new Error(`collect: no folder ${dir}`);
+      throw e;
+    }
+    for (const e of entries) {
+      if (e.isDirectory) walk(join(dir, e.name));
+      else if (e.isFile && e.name === "result.json") out.push(join(dir, e.name));
+    }
+  };
+  for (const r of roots) walk(r);
+  return out.sort();
+}
+
+/** What a collection did. */
+export interface CollectSummary {
+  found: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  /** Unreadable records, and duplicates (the same config and seed in another folder). */
+  skipped: { path: string; reason: string }[];
+}
+
+/** Collects the result files under `roots` into the database at `dbPath`. */
+export function collect(roots: string[], dbPath: string): CollectSummary {
+  const files = findResults(roots);
+  const db = openResults(dbPath);
+  const summary: CollectSummary = {
+    found: files.length,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    skipped: [],
+  };
+  try {
+    const existing = db.prepare("SELECT result_sha256, dir FROM runs WHERE run_id = ?");
+    for (const path of files) {
+      const text = Deno.readTextFileSync(path);
+      let r: RunResult;
+      try {
+        r = JSON.parse(text);
+        if (r.format !== RESULT_FORMAT) throw new Error(`format is ${r.format}`);
+      } catch (e) {
+        summary.skipped.push({ path, reason: (e as Error).message });
+        continue;
+      }
+      const runId = sha(JSON.stringify(r.config));
+      const digest = sha(text);
+      const dir = relative(Deno.cwd(), join(path, "..")) || ".";
+      const old = existing.get(runId) as { result_sha256: string; dir: string } | undefined;
+      if (old?.result_sha256 === digest) {
+        summary.unchanged++;
+        continue;
+      }
+      // The same config run in another folder: the folder collected first stays the record.
+      if (old && old.dir !== dir && exists(join(old.dir, "result.json"))) {
+        summary.skipped.push({ path, reason: `same config and seed as ${old.dir} (kept)` });
+        continue;
+      }
+      db.exec("BEGIN");
+      try {
+        for (const t of TABLES) db.prepare(`DELETE FROM ${t} WHERE run_id = ?`).run(runId);
+        insertRun(db, runId, r, dir, digest);
+        db.exec("COMMIT");
+      } catch (e) {
+        db.exec("ROLLBACK");
+        throw e;
+      }
+      if (old) summary.updated++;
+      else summary.inserted++;
+    }
+  } finally {
+    db.close();
+  }
+  return summary;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function insertRun(db: DatabaseSync, runId: string, r: RunResult, dir: string, digest: string) {
+  const c = r.config, ev = r.evaluation;
+  db.prepare(
+    `INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    runId,
+    configId(c),
+    c.name,
+    c.seed,
+    dir,
+    c.data.name,
+    c.model.name,
+    c.training.objective.name,
+    c.threat.norm,
+    c.threat.eps,
+    ev.cleanAccuracy,
+    ev.robustAccuracy,
+    ev.n,
+    ev.examples.sha256,
+    ev.sanity.raised.join(","),
+    r.provenance.git.commit ?? null,
+    JSON.stringify(c),
+    digest,
+  );
+  const att = db.prepare("INSERT INTO attacks VALUES (?, ?, ?, ?, ?, ?)");
+  ev.attacks.forEach((a, i) =>
+    att.run(runId, i, a.name, JSON.stringify(a.settings), a.accuracyCumulative, a.newlyBroken)
+  );
+  const st = db.prepare("INSERT INTO stages VALUES (?, ?, ?, ?, ?)");
+  const cv = db.prepare("INSERT INTO curves VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  const sp = db.prepare("INSERT INTO sparsity VALUES (?, ?, ?, ?, ?)");
+  r.stages.forEach((s, i) => {
+    st.run(runId, i, s.name, s.kind, JSON.stringify(s.summary));
+    const history = (s.summary.history ?? []) as Record<string, number | null>[];
+    for (const h of history) {
+      cv.run(
+        runId,
+        s.name,
+        h.epoch,
+        h.step,
+        h.trainLoss,
+        h.trainAccuracy,
+        h.valAccuracy,
+        h.valRobustAccuracy,
+      );
+    }
+    const layers = (s.summary.sparsity ?? []) as { layer: string; kept: number; total: number }[];
+    for (const l of layers) sp.run(runId, s.name, l.layer, l.kept, l.total);
+  });
+}

@@ -1,0 +1,144 @@
+/**
+ * Report figures: Vega-Lite specs rendered to standalone SVG on the server (no browser-side
+ * code), so the report opens anywhere and tests can count its data marks.
+ * @module
+ */
+
+import * as vega from "vega";
+import * as vl from "vega-lite";
+
+/** A rendered figure. */
+export interface Figure {
+  id: string;
+  title: string;
+  svg: string;
+}
+
+/** Renders a Vega-Lite spec to SVG. */
+export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
+  const compiled = vl.compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+const WIDTH = 420;
+
+/** One configuration's accuracy summary. */
+export interface AccuracyRow {
+  label: string;
+  metric: "clean" | "robust";
+  mean: number;
+  lo: number;
+  hi: number;
+  seeds: number;
+}
+
+/** Clean and robust accuracy per configuration (mean with a ±std bar). */
+export function accuracySpec(rows: AccuracyRow[]): vl.TopLevelSpec {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    width: WIDTH,
+    data: { values: rows },
+    encoding: {
+      y: { field: "label", type: "nominal", title: null },
+      yOffset: { field: "metric" },
+      color: { field: "metric", type: "nominal", title: "accuracy" },
+    },
+    layer: [
+      {
+        mark: { type: "point", filled: true, size: 60 },
+        encoding: {
+          x: {
+            field: "mean",
+            type: "quantitative",
+            title: "test accuracy (%) — mean ± std over seeds",
+            scale: { zero: false },
+          },
+        },
+      },
+      {
+        mark: { type: "rule" },
+        encoding: { x: { field: "lo", type: "quantitative" }, x2: { field: "hi" } },
+      },
+    ],
+  };
+}
+
+/** One point of a training curve. */
+export interface CurvePoint {
+  label: string;
+  seed: number;
+  epoch: number;
+  metric: string;
+  value: number;
+}
+
+/** Training curves: accuracy per epoch, one line per configuration, seed and metric. */
+export function curvesSpec(points: CurvePoint[]): vl.TopLevelSpec {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    width: WIDTH,
+    height: 260,
+    data: { values: points },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: { field: "epoch", type: "quantitative", title: "epoch" },
+      y: { field: "value", type: "quantitative", title: "accuracy (%)", scale: { zero: false } },
+      color: { field: "label", type: "nominal", title: "configuration" },
+      strokeDash: { field: "metric", type: "nominal", title: "metric" },
+      detail: { field: "seed", type: "nominal" },
+    },
+  };
+}
+
+/** One point of accuracy against sparsity. */
+export interface SparsityPoint {
+  method: string;
+  sparsity: number;
+  metric: string;
+  value: number;
+}
+
+/** Accuracy against sparsity, one line per method and metric (filled by pruning runs). */
+export function sparsitySpec(points: SparsityPoint[]): vl.TopLevelSpec {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    width: WIDTH,
+    height: 260,
+    data: { values: points },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: { field: "sparsity", type: "quantitative", title: "sparsity (%)" },
+      y: { field: "value", type: "quantitative", title: "test accuracy (%)" },
+      color: { field: "method", type: "nominal" },
+      strokeDash: { field: "metric", type: "nominal" },
+    },
+  };
+}
+
+/** One layer's kept fraction. */
+export interface LayerRow {
+  label: string;
+  layer: string;
+  kept: number;
+}
+
+/** Per-layer kept fraction of the pruned runs. */
+export function layersSpec(rows: LayerRow[]): vl.TopLevelSpec {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    width: WIDTH,
+    data: { values: rows },
+    mark: "bar",
+    encoding: {
+      y: { field: "layer", type: "nominal", sort: null },
+      x: { field: "kept", type: "quantitative", title: "weights kept (%)" },
+      color: { field: "label", type: "nominal", title: "configuration" },
+      yOffset: { field: "label" },
+    },
+  };
+}

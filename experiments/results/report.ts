@@ -1,0 +1,302 @@
+/**
+ * `report`: an HTML page (figures as inline SVG, tables) and the same tables as Markdown,
+ * from the results database: clean and robust accuracy per configuration with mean ± std
+ * over seeds, per-attack accuracy, training curves, and the pruning sections (accuracy vs
+ * sparsity per method, per-layer sparsity), which stay empty until pruned runs exist.
+ * @module
+ */
+
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { writeFileAtomicSync } from "@topiary/core";
+import {
+  type AccuracyRow,
+  accuracySpec,
+  type CurvePoint,
+  curvesSpec,
+  type Figure,
+  type LayerRow,
+  layersSpec,
+  renderSvg,
+} from "./figures.ts";
+
+interface RunRow {
+  run_id: string;
+  config_id: string;
+  name: string;
+  seed: number;
+  dir: string;
+  dataset: string;
+  model: string;
+  objective: string;
+  norm: string;
+  eps: number;
+  clean_accuracy: number;
+  robust_accuracy: number;
+  n: number;
+  sanity_flags: string;
+  config_json: string;
+}
+
+/** One configuration (the runs of one config over seeds). */
+export interface ConfigSummary {
+  label: string;
+  name: string;
+  configId: string;
+  seeds: number[];
+  n: number;
+  threat: string;
+  clean: { mean: number; std: number };
+  robust: { mean: number; std: number };
+  attacks: { name: string; mean: number; std: number }[];
+  flags: string[];
+}
+
+/** Mean and sample standard deviation (0 for one value). */
+export function meanStd(xs: number[]): { mean: number; std: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  if (xs.length < 2) return { mean, std: 0 };
+  const v = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1);
+  return { mean, std: Math.sqrt(v) };
+}
+
+function leaves(v: unknown, path = "", out = new Map<string, string>()) {
+  if (typeof v === "object" && v !== null && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) leaves(x, path ? `${path}.${k}` : k, out);
+  } else out.set(path, JSON.stringify(v));
+  return out;
+}
+
+/** Labels: the name plus the settings that differ between configurations of that name. */
+function labels(groups: Map<string, RunRow[]>): Map<string, string> {
+  const byName = new Map<string, string[]>();
+  for (const [id, rows] of groups) {
+    byName.set(rows[0].name, [...(byName.get(rows[0].name) ?? []), id]);
+  }
+  const out = new Map<string, string>();
+  for (const [name, ids] of byName) {
+    const flat = ids.map((id) => leaves(JSON.parse(groups.get(id)![0].config_json)));
+    const keys = [...flat[0].keys()].filter((k) =>
+      k !== "seed" && !k.startsWith("seeds") && !k.startsWith("deviations") &&
+      flat.some((f) => f.get(k) !== flat[0].get(k))
+    );
+    ids.forEach((id, i) => {
+      const parts = keys.map((k) => `${k.split(".").slice(-2).join(".")}=${flat[i].get(k)}`);
+      out.set(id, parts.length ? `${name} ${parts.join(" ").replaceAll('"', "")}` : name);
+    });
+  }
+  return out;
+}
+
+/** Reads the database into per-configuration summaries. */
+export function summarize(db: DatabaseSync, name?: string): {
+  configs: ConfigSummary[];
+  runs: RunRow[];
+  labelOf: Map<string, string>;
+} {
+  const runs =
+    (name
+      ? db.prepare("SELECT * FROM runs WHERE name = ? ORDER BY name, config_id, seed").all(name)
+      : db.prepare("SELECT * FROM runs ORDER BY name, config_id, seed")
+        .all()) as unknown as RunRow[];
+  const groups = new Map<string, RunRow[]>();
+  for (const r of runs) groups.set(r.config_id, [...(groups.get(r.config_id) ?? []), r]);
+  const labelOf = labels(groups);
+  const att = db.prepare(
+    "SELECT position, name, accuracy_cumulative FROM attacks WHERE run_id = ? ORDER BY position",
+  );
+  const configs = [...groups.entries()].map(([id, rows]) => {
+    const perAttack = new Map<string, number[]>();
+    for (const r of rows) {
+      for (const a of att.all(r.run_id) as { name: string; accuracy_cumulative: number }[]) {
+        perAttack.set(a.name, [...(perAttack.get(a.name) ?? []), a.accuracy_cumulative]);
+      }
+    }
+    return {
+      label: labelOf.get(id)!,
+      name: rows[0].name,
+      configId: id,
+      seeds: rows.map((r) => r.seed),
+      n: rows[0].n,
+      threat: `${rows[0].norm} eps ${rows[0].eps}`,
+      clean: meanStd(rows.map((r) => 100 * r.clean_accuracy)),
+      robust: meanStd(rows.map((r) => 100 * r.robust_accuracy)),
+      attacks: [...perAttack.entries()].map(([n, xs]) => ({
+        name: n,
+        ...meanStd(xs.map((x) => 100 * x)),
+      })),
+      flags: [...new Set(rows.flatMap((r) => r.sanity_flags ? r.sanity_flags.split(",") : []))],
+    };
+  });
+  return { configs, runs, labelOf };
+}
+
+const pm = (m: { mean: number; std: number }, k: number) =>
+  k > 1 ? `${m.mean.toFixed(2)} ± ${m.std.toFixed(2)}` : m.mean.toFixed(2);
+
+/** The results table as Markdown. */
+export function markdownTable(configs: ConfigSummary[]): string {
+  const head = "| configuration | threat | seeds | test images | clean (%) | robust (%) | " +
+    "after each attack (%) | sanity flags |\n|---|---|---|---|---|---|---|---|\n";
+  return head +
+    configs.map((c) =>
+      `| ${c.label} | ${c.threat} | ${c.seeds.join(", ")} | ${c.n} | ${
+        pm(c.clean, c.seeds.length)
+      } | ` +
+      `${pm(c.robust, c.seeds.length)} | ` +
+      `${c.attacks.map((a) => `${a.name} ${pm(a, c.seeds.length)}`).join("; ")} | ` +
+      `${c.flags.join(", ") || "none"} |`
+    ).join("\n") + "\n";
+}
+
+function esc(s: string): string {
+  return s.replace(
+    /[&<>"]/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!,
+  );
+}
+
+/** Options of {@link writeReport}. */
+export interface ReportOptions {
+  /** Only experiments of this name. */
+  name?: string;
+  /** Page title. */
+  title?: string;
+}
+
+/** Writes `out/index.html`, `out/results.md` and `out/figures/*.svg`. */
+export async function writeReport(
+  dbPath: string,
+  out: string,
+  o: ReportOptions = {},
+): Promise<{ html: string; markdown: string; figures: number; runs: number }> {
+  try {
+    Deno.statSync(dbPath);
+  } catch {
+    throw new Error(`report: no results database ${dbPath}; run "deno task exp collect" first`);
+  }
+  const db = new DatabaseSync(dbPath, { readOnly: true });
+  const figures: Figure[] = [];
+  let configs: ConfigSummary[], runCount: number;
+  const notes: string[] = [];
+  try {
+    const s = summarize(db, o.name);
+    configs = s.configs;
+    runCount = s.runs.length;
+    if (runCount === 0) {
+      throw new Error(
+        `report: the database ${dbPath} holds no runs${o.name ? ` named ${o.name}` : ""}`,
+      );
+    }
+    const acc: AccuracyRow[] = configs.flatMap((c) =>
+      (["clean", "robust"] as const).map((metric) => {
+        const m = c[metric];
+        return {
+          label: c.label,
+          metric,
+          mean: m.mean,
+          lo: m.mean - m.std,
+          hi: m.mean + m.std,
+          seeds: c.seeds.length,
+        };
+      })
+    );
+    figures.push({
+      id: "accuracy",
+      title: "Clean and robust test accuracy",
+      svg: await renderSvg(accuracySpec(acc)),
+    });
+    const curves: CurvePoint[] = [];
+    const cq = db.prepare("SELECT * FROM curves WHERE run_id = ? ORDER BY stage, epoch");
+    for (const r of s.runs) {
+      for (const c of cq.all(r.run_id) as Record<string, number | null>[]) {
+        const add = (metric: string, v: number | null) =>
+          v !== null &&
+          curves.push({
+            label: s.labelOf.get(r.config_id)!,
+            seed: r.seed,
+            epoch: (c.epoch as number) + 1,
+            metric,
+            value: 100 * v,
+          });
+        add("train (adversarial)", c.train_accuracy);
+        add("validation clean", c.val_accuracy);
+        add("validation robust", c.val_robust_accuracy);
+      }
+    }
+    if (curves.length) {
+      figures.push({
+        id: "curves",
+        title: "Training curves",
+        svg: await renderSvg(curvesSpec(curves)),
+      });
+    } else notes.push("No training curves: the runs have no train stage.");
+    const layers = db.prepare(
+      "SELECT r.config_id, s.layer, SUM(s.kept) AS kept, SUM(s.total) AS total FROM sparsity s " +
+        "JOIN runs r USING (run_id) GROUP BY r.config_id, s.layer ORDER BY r.config_id, s.layer",
+    ).all() as { config_id: string; layer: string; kept: number; total: number }[];
+    const mine = layers.filter((l) => s.labelOf.has(l.config_id));
+    if (mine.length) {
+      const rows: LayerRow[] = mine.map((l) => ({
+        label: s.labelOf.get(l.config_id)!,
+        layer: l.layer,
+        kept: 100 * l.kept / l.total,
+      }));
+      figures.push({
+        id: "layers",
+        title: "Per-layer sparsity",
+        svg: await renderSvg(layersSpec(rows)),
+      });
+    } else {
+      notes.push(
+        "Accuracy vs sparsity, per-layer sparsity and weight histograms appear here once pruned runs are collected.",
+      );
+    }
+  } finally {
+    db.close();
+  }
+  Deno.mkdirSync(join(out, "figures"), { recursive: true });
+  const enc = new TextEncoder();
+  for (const f of figures) {
+    writeFileAtomicSync(join(out, "figures", `${f.id}.svg`), enc.encode(f.svg));
+  }
+  const table = markdownTable(configs);
+  const title = o.title ?? `Topiary report${o.name ? `: ${o.name}` : ""}`;
+  const md =
+    `# ${title}\n\n${runCount} runs in ${configs.length} configurations; robust accuracy ` +
+    `is the point-wise worst case over the listed attacks.\n\n${table}\n` +
+    figures.map((f) => `![${f.title}](figures/${f.id}.svg)\n`).join("\n") +
+    (notes.length ? `\n${notes.map((n) => `- ${n}`).join("\n")}\n` : "");
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
+figure{margin:2em 0}figcaption{font-weight:600;margin-bottom:.5em}.note{color:#666}</style></head>
+<body><h1>${esc(title)}</h1>
+<p>${runCount} runs in ${configs.length} configurations. Accuracy in %, mean ± sample std over seeds; robust accuracy is the point-wise worst case over the attacks, in the order listed.</p>
+<table><thead><tr><th>configuration</th><th>threat</th><th>seeds</th><th>test images</th><th>clean</th><th>robust</th><th>after each attack</th><th>sanity flags</th></tr></thead><tbody>
+${
+    configs.map((c) =>
+      `<tr><td>${esc(c.label)}</td><td>${esc(c.threat)}</td><td>${
+        c.seeds.join(", ")
+      }</td><td>${c.n}</td><td>${pm(c.clean, c.seeds.length)}</td><td>${
+        pm(c.robust, c.seeds.length)
+      }</td><td>${
+        esc(c.attacks.map((a) => `${a.name} ${pm(a, c.seeds.length)}`).join("; "))
+      }</td><td>${esc(c.flags.join(", ") || "none")}</td></tr>`
+    ).join("\n")
+  }
+</tbody></table>
+${
+    figures.map((f) =>
+      `<figure id="fig-${f.id}"><figcaption>${esc(f.title)}</figcaption>${f.svg}</figure>`
+    ).join("\n")
+  }
+${notes.map((n) => `<p class="note">${esc(n)}</p>`).join("\n")}
+</body></html>
+`;
+  const htmlPath = join(out, "index.html"), mdPath = join(out, "results.md");
+  writeFileAtomicSync(htmlPath, enc.encode(html));
+  writeFileAtomicSync(mdPath, enc.encode(md));
+  return { html: htmlPath, markdown: mdPath, figures: figures.length, runs: runCount };
+}

@@ -1,0 +1,210 @@
+/**
+ * Runs an experiment config in a run folder: the pipeline's stages in order (each resumed
+ * from its last checkpoint, or skipped when its done marker exists), then the final
+ * evaluation, whose record (with stage summaries, timings and provenance) is written last.
+ * A run killed at any moment and started again ends with the same result record, timing
+ * fields aside.
+ * @module
+ */
+
+import {
+  collectProvenance,
+  evaluateRobustness,
+  type Provenance,
+  type RobustnessRecord,
+} from "@topiary/attacks";
+import { availableBackends, getBackend } from "@topiary/ffi";
+import {
+  type Classifier,
+  getDefaultBackend,
+  type JsonValue,
+  loadSafetensorsSync,
+  saveSafetensorsSync,
+  setDefaultBackend,
+} from "@topiary/core";
+import type { ExperimentConfig } from "../config/schema.ts";
+import { buildAttack, buildModel } from "../pipeline/build.ts";
+import { stageDefinition } from "../pipeline/stages.ts";
+import { loadRunData } from "./data.ts";
+import { RunFolder } from "./folder.ts";
+import { hooksFromEnv, type RunHooks } from "./hooks.ts";
+
+/** The result record format. */
+export const RESULT_FORMAT = "topiary-run-result/1";
+
+/** One stage's entry in the result record. */
+export interface StageRecord {
+  name: string;
+  kind: string;
+  summary: { [key: string]: JsonValue };
+}
+
+/** A run's final record (`result.json`). */
+export interface RunResult {
+  format: typeof RESULT_FORMAT;
+  name: string;
+  seed: number;
+  config: ExperimentConfig;
+  stages: StageRecord[];
+  evaluation: RobustnessRecord;
+  provenance: Provenance;
+  /** Wall-clock seconds (excluded when comparing records). */
+  timings: { stages: Record<string, number>; evaluation: number };
+}
+
+/** Options of {@link runExperiment}. */
+export interface RunOptions {
+  quiet?: boolean;
+  /** Crash hooks (default: from `TOPIARY_KILL_AT`, see hooks.ts). */
+  hooks?: RunHooks;
+}
+
+interface DoneMarker {
+  stage: StageRecord;
+  seconds: number;
+}
+
+/** Makes the process's backend match the config's device and thread count. */
+function prepareBackend(cfg: ExperimentConfig): void {
+  if (cfg.device === "cuda") {
+    if (!availableBackends().includes("cuda")) {
+      throw new Error(
+        `device: "cuda" is not available here (no CUDA library built or no GPU); ` +
+          `use device: cpu`,
+      );
+    }
+    setDefaultBackend(getBackend("cuda"));
+  }
+  if (cfg.threads !== null && !Deno.env.get("TOPIARY_THREADS")) {
+    Deno.env.set("TOPIARY_THREADS", String(cfg.threads));
+  }
+  const b = getDefaultBackend();
+  if (cfg.threads !== null && b.threads !== cfg.threads) {
+    throw new Error(
+      `threads: the config asks for ${cfg.threads} threads but this process's backend runs ` +
+        `${b.threads} (TOPIARY_THREADS=${Deno.env.get("TOPIARY_THREADS") ?? "unset"}); run it ` +
+        `in a fresh process with TOPIARY_THREADS=${cfg.threads}`,
+    );
+  }
+}
+
+/** Runs (or resumes, or just returns) the run of `cfg` in folder `dir`. */
+export async function runExperiment(
+  cfg: ExperimentConfig,
+  dir: string,
+  opts: RunOptions = {},
+): Promise<RunResult> {
+  const folder = new RunFolder(dir);
+  folder.init(cfg);
+  if (folder.state() === "complete") {
+    return folder.readJson<RunResult>(folder.resultPath, "result record");
+  }
+  prepareBackend(cfg);
+  const hooks = opts.hooks ?? hooksFromEnv();
+  const quiet = opts.quiet ?? false;
+  const data = await loadRunData(cfg.data, cfg.seed);
+  const model = buildModel(cfg);
+  try {
+    const stages: StageRecord[] = [];
+    const timings: RunResult["timings"] = { stages: {}, evaluation: 0 };
+    for (const [index, stage] of cfg.pipeline.entries()) {
+      const done = folder.donePath(stage.name);
+      if (exists(done)) {
+        const m = folder.readJson<DoneMarker>(done, `done marker of stage ${stage.name}`);
+        loadModel(model, folder.modelPath(stage.name));
+        stages.push(m.stage);
+        timings.stages[stage.name] = m.seconds;
+        continue;
+      }
+      const def = stageDefinition(stage.kind);
+      const out = await def.run({
+        config: cfg,
+        stage,
+        index,
+        folder,
+        model,
+        data,
+        hooks,
+        quiet,
+      });
+      saveSafetensorsSync(folder.modelPath(stage.name), model.stateDict(), {
+        metadata: { model: cfg.model.name, stage: stage.name, seed: String(cfg.seed) },
+        beforeRename: (p) => hooks.beforeRename(p),
+      });
+      hooks.stageEnd(stage.name);
+      const rec: StageRecord = { name: stage.name, kind: stage.kind, summary: out.summary };
+      folder.writeJson(done, { stage: rec, seconds: out.seconds } satisfies DoneMarker);
+      stages.push(rec);
+      timings.stages[stage.name] = out.seconds;
+    }
+    const last = cfg.pipeline[cfg.pipeline.length - 1].name;
+    const t0 = performance.now();
+    const ev = cfg.evaluation;
+    const evaluation = evaluateRobustness(
+      model,
+      data.test,
+      ev.attacks.map((a) => buildAttack(a, cfg.threat)),
+      {
+        seed: cfg.seed,
+        n: ev.subset === "all" || ev.subset >= data.test.length ? undefined : ev.subset,
+        subsetSeed: ev.subsetSeed,
+        batchSize: ev.batchSize,
+        modelName: cfg.model.name,
+        checkpoint: folder.modelPath(last),
+        split: "test",
+        quiet,
+        label: "evaluation",
+      },
+    );
+    // The record names the checkpoint relative to the run folder, so it does not depend on
+    // where the folder lives.
+    if (evaluation.checkpoint) evaluation.checkpoint.path = `model-${last}.safetensors`;
+    timings.evaluation = (performance.now() - t0) / 1000;
+    const result: RunResult = {
+      format: RESULT_FORMAT,
+      name: cfg.name,
+      seed: cfg.seed,
+      config: cfg,
+      stages,
+      evaluation,
+      provenance: collectProvenance(),
+      timings,
+    };
+    folder.writeJson(folder.resultPath, result);
+    return result;
+  } finally {
+    model.dispose();
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function loadModel(model: Classifier, path: string): void {
+  const f = loadSafetensorsSync(path);
+  try {
+    model.loadStateDict(f.tensors);
+  } finally {
+    for (const t of f.tensors.values()) t.dispose();
+  }
+}
+
+/** Keys holding wall-clock times, dates or machine-load figures. */
+const TIMING_KEYS = new Set(["timings", "timing", "seconds", "timestamp", "imagesPerSecond"]);
+
+/** A copy of a JSON value without timing fields (what "identical result" compares). */
+export function withoutTimings(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutTimings);
+  if (typeof v === "object" && v !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (!TIMING_KEYS.has(k)) out[k] = withoutTimings(x);
+    return out;
+  }
+  return v;
+}

@@ -1,0 +1,84 @@
+/**
+ * A sweep through a real one-node Slurm cluster: the grid becomes a job array submitted
+ * with sbatch, one task is killed and requeued while it runs (it resumes its run folder),
+ * the executor follows the array with squeue, and collect finds every result. Needs root
+ * and Debian's slurm-wlm and munge; skipped where they are missing, except under CI=true,
+ * where .ci/run installs them and a skip would hide a failure.
+ * @module
+ */
+
+import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { join } from "node:path";
+import { collect } from "../../experiments/results/collect.ts";
+import { expandSweep, loadSweep, prepareSweep } from "../../experiments/sweep/grid.ts";
+import { followSlurm, queuedTasks, submitSlurm } from "../../experiments/sweep/slurm.ts";
+import { slurmInstalled, startSlurm } from "./_slurm.ts";
+
+const CI = Deno.env.get("CI") === "true";
+const available = slurmInstalled() && Deno.uid() === 0;
+const TINY = new URL("./fixtures/tiny.yaml", import.meta.url).pathname;
+
+Deno.test({
+  name: "slurm: a sweep runs as a job array, a requeued task resumes, collect finds all",
+  ignore: !available && !CI,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    if (!available) {
+      throw new Error(
+        "CI=true but slurm-wlm/munge are not installed or not root (.ci/run installs them)",
+      );
+    }
+    const cluster = await startSlurm();
+    const root = Deno.makeTempDirSync({ prefix: "topiary-sweep-" });
+    const oldConf = Deno.env.get("SLURM_CONF");
+    Deno.env.set("SLURM_CONF", cluster.env.SLURM_CONF);
+    try {
+      Deno.writeTextFileSync(
+        join(root, "grid.yaml"),
+        [
+          "name: slurm-test",
+          `base: ${TINY}`,
+          `out: ${join(root, "out")}`,
+          "seeds: [0]",
+          "grid:",
+          "  training.optimizer.lr: [0.002, 0.004]",
+          "slurm: {cpusPerTask: 1, mem: 1G, time: '00:10:00'}",
+          "",
+        ].join("\n"),
+      );
+      const spec = loadSweep(join(root, "grid.yaml"));
+      const runs = expandSweep(spec);
+      prepareSweep(spec, runs);
+      const sub = await submitSlurm(spec, runs);
+      assert(sub !== null);
+      assertEquals(sub.dirs.length, 2);
+      // Requeue task 0 as soon as it runs: Slurm kills it and starts it again later.
+      const t0 = Date.now();
+      while ((await queuedTasks(sub.jobId)).get(0) !== "RUNNING") {
+        if (Date.now() - t0 > 60_000) throw new Error("task 0 never started");
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const rq = await new Deno.Command("scontrol", {
+        args: ["requeue", `${sub.jobId}_0`],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(rq.code, 0, new TextDecoder().decode(rq.stderr));
+      const tasks = await followSlurm(sub, { pollSeconds: 1, timeoutSeconds: 240 });
+      assertEquals(tasks.map((t) => [t.task, t.complete, t.state]), [
+        [0, true, "COMPLETED"],
+        [1, true, "COMPLETED"],
+      ]);
+      const log0 = Deno.readTextFileSync(tasks[0].log);
+      assert(/restart 1\)/.test(log0), `task 0 ran twice:\n${log0}`);
+      const s = collect([join(root, "out")], join(root, "results.sqlite"));
+      assertEquals([s.found, s.inserted, s.skipped.length], [2, 2, 0]);
+    } finally {
+      if (oldConf === undefined) Deno.env.delete("SLURM_CONF");
+      else Deno.env.set("SLURM_CONF", oldConf);
+      await cluster.stop();
+      Deno.removeSync(root, { recursive: true });
+    }
+  },
+});
