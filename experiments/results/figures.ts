@@ -77,20 +77,24 @@ export interface CurvePoint {
   value: number;
 }
 
-/** Training curves: accuracy per epoch, one line per configuration, seed and metric. */
+/** Training curves: accuracy per epoch, one panel per configuration, one line per metric and
+ * seed. */
 export function curvesSpec(points: CurvePoint[]): vl.TopLevelSpec {
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    width: WIDTH,
-    height: 260,
     data: { values: points },
-    mark: { type: "line", point: true },
-    encoding: {
-      x: { field: "epoch", type: "quantitative", title: "epoch" },
-      y: { field: "value", type: "quantitative", title: "accuracy (%)", scale: { zero: false } },
-      color: { field: "label", type: "nominal", title: "configuration" },
-      strokeDash: { field: "metric", type: "nominal", title: "metric" },
-      detail: { field: "seed", type: "nominal" },
+    facet: { field: "label", type: "nominal", title: null },
+    columns: 2,
+    spec: {
+      width: 360,
+      height: 220,
+      mark: { type: "line", point: true },
+      encoding: {
+        x: { field: "epoch", type: "quantitative", title: "epoch" },
+        y: { field: "value", type: "quantitative", title: "accuracy (%)", scale: { zero: false } },
+        color: { field: "metric", type: "nominal", title: "metric" },
+        detail: { field: "seed", type: "nominal" },
+      },
     },
   };
 }

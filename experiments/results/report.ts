@@ -149,6 +149,10 @@ export function markdownTable(configs: ConfigSummary[]): string {
     ).join("\n") + "\n";
 }
 
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 function esc(s: string): string {
   return s.replace(
     /[&<>"]/g,
@@ -262,8 +266,8 @@ export async function writeReport(
   }
   const table = markdownTable(configs);
   const title = o.title ?? `Topiary report${o.name ? `: ${o.name}` : ""}`;
-  const md =
-    `# ${title}\n\n${runCount} runs in ${configs.length} configurations; robust accuracy ` +
+  const count = `${plural(runCount, "run")} in ${plural(configs.length, "configuration")}`;
+  const md = `# ${title}\n\n${count}; robust accuracy ` +
     `is the point-wise worst case over the listed attacks.\n\n${table}\n` +
     figures.map((f) => `![${f.title}](figures/${f.id}.svg)\n`).join("\n") +
     (notes.length ? `\n${notes.map((n) => `- ${n}`).join("\n")}\n` : "");
@@ -273,7 +277,7 @@ export async function writeReport(
 table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
 figure{margin:2em 0}figcaption{font-weight:600;margin-bottom:.5em}.note{color:#666}</style></head>
 <body><h1>${esc(title)}</h1>
-<p>${runCount} runs in ${configs.length} configurations. Accuracy in %, mean ± sample std over seeds; robust accuracy is the point-wise worst case over the attacks, in the order listed.</p>
+<p>${count}. Accuracy in %, mean ± sample std over seeds; robust accuracy is the point-wise worst case over the attacks, in the order listed.</p>
 <table><thead><tr><th>configuration</th><th>threat</th><th>seeds</th><th>test images</th><th>clean</th><th>robust</th><th>after each attack</th><th>sanity flags</th></tr></thead><tbody>
 ${
     configs.map((c) =>

@@ -51,10 +51,13 @@ export async function runLocal(runs: SweepRun[], o: LocalOptions = {}): Promise<
         stdout: "piped",
         stderr: "piped",
       }).spawn();
-      await Promise.all([
-        child.stdout.pipeTo(file.writable, { preventClose: true }),
-        child.stderr.pipeTo(file.writable, { preventClose: true }),
-      ]);
+      // Both streams append to the log (each chunk in one write call).
+      const pump = async (s: ReadableStream<Uint8Array>) => {
+        for await (const chunk of s) {
+          for (let at = 0; at < chunk.length;) at += await file.write(chunk.subarray(at));
+        }
+      };
+      await Promise.all([pump(child.stdout), pump(child.stderr)]);
       const status = await child.status;
       file.close();
       finished++;

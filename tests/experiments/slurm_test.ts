@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { collect } from "../../experiments/results/collect.ts";
 import { expandSweep, loadSweep, prepareSweep } from "../../experiments/sweep/grid.ts";
 import { followSlurm, queuedTasks, submitSlurm } from "../../experiments/sweep/slurm.ts";
-import { slurmInstalled, startSlurm } from "./_slurm.ts";
+import { accountingInstalled, slurmInstalled, startSlurm } from "./_slurm.ts";
 
 const CI = Deno.env.get("CI") === "true";
 const available = slurmInstalled() && Deno.uid() === 0;
@@ -29,7 +29,10 @@ Deno.test({
         "CI=true but slurm-wlm/munge are not installed or not root (.ci/run installs them)",
       );
     }
-    const cluster = await startSlurm();
+    // Accounting (sacct) where MariaDB and slurmdbd are installed; .ci/run installs them.
+    const accounting = accountingInstalled();
+    if (CI && !accounting) throw new Error("CI=true but slurmdbd/mariadb-server are not installed");
+    const cluster = await startSlurm({ accounting });
     const root = Deno.makeTempDirSync({ prefix: "topiary-sweep-" });
     const oldConf = Deno.env.get("SLURM_CONF");
     Deno.env.set("SLURM_CONF", cluster.env.SLURM_CONF);
@@ -42,7 +45,9 @@ Deno.test({
           `out: ${join(root, "out")}`,
           "seeds: [0]",
           "grid:",
-          "  training.optimizer.lr: [0.002, 0.004]",
+          // The third point diverges (NaN loss): its task fails and must be reported.
+          "  training.optimizer: [{name: adam, lr: 0.002}, {name: adam, lr: 0.004}, " +
+          "{name: sgd, lr: 1.0e+30}]",
           "slurm: {cpusPerTask: 1, mem: 1G, time: '00:10:00'}",
           "",
         ].join("\n"),
@@ -52,7 +57,7 @@ Deno.test({
       prepareSweep(spec, runs);
       const sub = await submitSlurm(spec, runs);
       assert(sub !== null);
-      assertEquals(sub.dirs.length, 2);
+      assertEquals(sub.dirs.length, 3);
       // Requeue task 0 as soon as it runs: Slurm kills it and starts it again later.
       const t0 = Date.now();
       while ((await queuedTasks(sub.jobId)).get(0) !== "RUNNING") {
@@ -66,12 +71,14 @@ Deno.test({
       }).output();
       assertEquals(rq.code, 0, new TextDecoder().decode(rq.stderr));
       const tasks = await followSlurm(sub, { pollSeconds: 1, timeoutSeconds: 240 });
-      assertEquals(tasks.map((t) => [t.task, t.complete, t.state]), [
-        [0, true, "COMPLETED"],
-        [1, true, "COMPLETED"],
-      ]);
+      assertEquals(tasks.map((t) => [t.task, t.complete]), [[0, true], [1, true], [2, false]]);
+      assertEquals(tasks[0].state, "COMPLETED");
+      // With accounting sacct says FAILED; without it the state is unknown.
+      assertEquals(tasks[2].state, accounting ? "FAILED" : "UNKNOWN");
       const log0 = Deno.readTextFileSync(tasks[0].log);
       assert(/restart 1\)/.test(log0), `task 0 ran twice:\n${log0}`);
+      const log2 = Deno.readTextFileSync(tasks[2].log);
+      assert(/training diverged: the pgd-at loss is NaN/.test(log2), log2);
       const s = collect([join(root, "out")], join(root, "results.sqlite"));
       assertEquals([s.found, s.inserted, s.skipped.length], [2, 2, 0]);
     } finally {
