@@ -230,7 +230,11 @@ async function cmdReport(args: string[]): Promise<number> {
   const r = await writeReport(v.db as string, v.out as string, {
     name: v.name as string | undefined,
   });
-  console.log(`report: ${r.html} and ${r.markdown} (${r.figures} figures, ${r.runs} run${r.runs === 1 ? "" : "s"})`);
+  console.log(
+    `report: ${r.html} and ${r.markdown} (${r.figures} figures, ${r.runs} run${
+      r.runs === 1 ? "" : "s"
+    })`,
+  );
   return 0;
 }
 
