@@ -1,7 +1,18 @@
 /**
- * `@topiary/pruning`: masks, scores and pruning methods. Built on `@topiary/core`; see
- * DESIGN.md "Pruning". The top-k mask kernel already lives in core (`topkMasks`).
+ * `@topiary/pruning`: masks, scores and pruning methods. Fixed masks (magnitude, random,
+ * lottery tickets) zero the pruned weights and keep them zero through the optimizer; score
+ * masks (HYDRA) leave the weights alone and learn which to keep. See DESIGN.md "Pruning".
  * @module
  */
 
-export {};
+export { type PrunableLayer, prunableLayers, type PrunableOptions } from "./prunable.ts";
+export { fromHost, type LayerSparsity, MaskSet, type Scope, type SparsityReport } from "./masks.ts";
+export { type Criterion, prune, selectMasks, type SelectOptions } from "./select.ts";
+export { type ScoreOptions, ScoreSet, straightThrough } from "./scores.ts";
+export {
+  type Histogram,
+  type LayerMeasure,
+  measureModel,
+  type ModelMeasure,
+  weightHistograms,
+} from "./measure.ts";

@@ -85,9 +85,20 @@ export class Conv2d extends Module implements Initializable {
     }
   }
 
+  /**
+   * Maps the stored weight to the one the forward pass uses (e.g. weight ⊙ mask with a
+   * straight-through gradient to pruning scores); null: the weight itself.
+   */
+  weightTransform: ((w: Tensor) => Tensor) | null = null;
+
   /** The weight [out, in, kh, kw]. */
   get weight(): Tensor {
     return this.tensor("weight");
+  }
+
+  /** The weight the forward pass uses (see {@link weightTransform}). */
+  effectiveWeight(): Tensor {
+    return this.weightTransform ? this.weightTransform(this.weight) : this.weight;
   }
 
   /** The bias [out], or null. */
@@ -106,7 +117,7 @@ export class Conv2d extends Module implements Initializable {
 
   /** Convolves x [N, inChannels, H, W]. */
   forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, this.options);
+    return conv2d(x, this.effectiveWeight(), this.bias, this.options);
   }
 
   override toString(): string {

@@ -61,6 +61,17 @@ export class Linear extends Module implements Initializable {
     return this.tensor("weight");
   }
 
+  /**
+   * Maps the stored weight to the one the forward pass uses (e.g. weight ⊙ mask with a
+   * straight-through gradient to pruning scores); null: the weight itself.
+   */
+  weightTransform: ((w: Tensor) => Tensor) | null = null;
+
+  /** The weight the forward pass uses (see {@link weightTransform}). */
+  effectiveWeight(): Tensor {
+    return this.weightTransform ? this.weightTransform(this.weight) : this.weight;
+  }
+
   /** The bias [out], or null. */
   get bias(): Tensor | null {
     return this.hasBias ? this.tensor("bias") : null;
@@ -82,7 +93,7 @@ export class Linear extends Module implements Initializable {
           `got ${fmtShape(x.shape)}`,
       );
     }
-    return linear(x, this.weight, this.bias);
+    return linear(x, this.effectiveWeight(), this.bias);
   }
 
   override toString(): string {

@@ -50,12 +50,16 @@ export class MetricsWriter {
   readonly path: string;
   private file: Deno.FsFile;
 
+  private readonly stage: string | undefined;
+
   /**
    * Opens `path` for appending. With `resumeFromStep`, records with a larger step (written
-   * after the checkpoint being resumed) are dropped first.
+   * after the checkpoint being resumed) are dropped first; with `stage`, every record is
+   * tagged `stage` and only that stage's records are dropped (several stages share a file).
    */
-  constructor(path: string, opts: { resumeFromStep?: number } = {}) {
+  constructor(path: string, opts: { resumeFromStep?: number; stage?: string } = {}) {
     this.path = path;
+    this.stage = opts.stage;
     const keep = opts.resumeFromStep;
     const existing = readMetrics(path);
     const text = (() => {
@@ -65,7 +69,8 @@ export class MetricsWriter {
         return "";
       }
     })();
-    const kept = keep === undefined ? existing : existing.filter((r) => r.step <= keep);
+    const mine = (r: MetricsRecord) => opts.stage === undefined || r.stage === opts.stage;
+    const kept = keep === undefined ? existing : existing.filter((r) => !mine(r) || r.step <= keep);
     // Rewrite when resuming, or to drop a partial last line left by a crash.
     if (kept.length !== existing.length || (text.length > 0 && !text.endsWith("\n"))) {
       writeFileAtomicSync(
@@ -78,7 +83,8 @@ export class MetricsWriter {
 
   /** Appends one record (one write call, so lines never interleave). */
   write(rec: MetricsRecord): void {
-    const bytes = new TextEncoder().encode(JSON.stringify(rec) + "\n");
+    const tagged = this.stage === undefined ? rec : { stage: this.stage, ...rec };
+    const bytes = new TextEncoder().encode(JSON.stringify(tagged) + "\n");
     let off = 0;
     while (off < bytes.length) off += this.file.writeSync(bytes.subarray(off));
   }

@@ -83,6 +83,8 @@ export interface FitOptions {
   logEvery?: number;
   /** Resume position (default: the start). */
   start?: Position;
+  /** Called before every step (e.g. to recompute pruning masks from scores once per step). */
+  beforeStep?: (here: Position) => void;
   /** Running sums of the epoch being resumed (default: zero; see {@link EpochTotals}). */
   startTotals?: EpochTotals;
   /**
@@ -151,7 +153,8 @@ export function countCorrect(logits: Tensor, labels: Tensor): number {
 /** Trains `model` (synchronously); see {@link FitOptions}. */
 export function fit(o: FitOptions): FitResult {
   const objective = o.objective ?? cleanObjective;
-  const params = o.model.parameters();
+  // Differentiate what the optimizer updates (all parameters, or e.g. only pruning scores).
+  const params = o.optimizer.params;
   const perEpoch = o.train.batchesPerEpoch;
   let pos: Position = { ...(o.start ?? { epoch: 0, batch: 0, step: 0 }) };
   if (pos.batch >= perEpoch) pos = { epoch: pos.epoch + 1, batch: 0, step: pos.step };
@@ -174,6 +177,7 @@ export function fit(o: FitOptions): FitResult {
     for (let b = pos.batch; b < perEpoch; b++) {
       const here: Position = { epoch, batch: b, step: pos.step };
       o.stochastic?.setStep(here.step);
+      o.beforeStep?.(here);
       if (o.schedule) o.optimizer.lr = o.schedule(here.step);
       const { loss, right, n } = tidy(() => {
         const { x, y } = o.train.batch(epoch, b);

@@ -6,6 +6,7 @@
  */
 
 import type { Classifier, Dataset, JsonValue } from "@topiary/core";
+import type { MaskSet } from "@topiary/pruning";
 import type { ExperimentConfig, StageConfig } from "../config/schema.ts";
 import type { Raw } from "../config/_check.ts";
 import type { RunFolder } from "../run/folder.ts";
@@ -21,6 +22,14 @@ export interface RunData {
   test: Dataset;
 }
 
+/** Pruning state carried from stage to stage. */
+export interface PruningState {
+  /** Fixed masks of the prunable weights (null: the model is dense). */
+  masks: MaskSet | null;
+  /** Weights of the model before its first pruning stage (for dense vs pruned histograms). */
+  denseWeights: Map<string, Float32Array> | null;
+}
+
 /** What a stage runner gets. */
 export interface StageContext {
   config: ExperimentConfig;
@@ -31,6 +40,8 @@ export interface StageContext {
   /** The model as the previous stage left it; the stage trains it in place. */
   model: Classifier;
   data: RunData;
+  /** Masks set by pruning stages; later stages train with them fixed. */
+  pruning: PruningState;
   hooks: RunHooks;
   quiet: boolean;
 }

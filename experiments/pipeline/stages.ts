@@ -1,12 +1,14 @@
 /**
- * The built-in stage kinds, registered on import: `train`. The pruning issues register
+ * The built-in stage kinds, registered on import: `train` and `prune`. The pruning issues register
  * theirs (prune, fine-tune, lottery rounds) the same way.
  * @module
  */
 
 import { registerStage, stageDefinition, stageKinds } from "./stage.ts";
 import { trainStage } from "./train_stage.ts";
+import { pruneStage } from "./prune_stage.ts";
 
 registerStage(trainStage);
+registerStage(pruneStage);
 
 export { stageDefinition, stageKinds };

@@ -11,7 +11,11 @@ import { join, relative } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { RESULT_FORMAT, type RunResult } from "../run/run.ts";
 
+/** Version of the tables below; a database of another version is refused. */
+export const SCHEMA_VERSION = 2;
+
 const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY,
   config_id TEXT NOT NULL,
@@ -21,6 +25,12 @@ CREATE TABLE IF NOT EXISTS runs (
   dataset TEXT NOT NULL,
   model TEXT NOT NULL,
   objective TEXT NOT NULL,
+  method TEXT NOT NULL,
+  sparsity REAL NOT NULL,
+  parameters INTEGER NOT NULL,
+  nonzero_parameters INTEGER NOT NULL,
+  macs INTEGER NOT NULL,
+  nonzero_macs INTEGER NOT NULL,
   norm TEXT NOT NULL,
   eps REAL NOT NULL,
   clean_accuracy REAL NOT NULL,
@@ -60,6 +70,15 @@ CREATE TABLE IF NOT EXISTS curves (
   val_robust_accuracy REAL,
   PRIMARY KEY (run_id, stage, epoch)
 );
+CREATE TABLE IF NOT EXISTS histograms (
+  run_id TEXT NOT NULL,
+  which TEXT NOT NULL,
+  bin INTEGER NOT NULL,
+  lo REAL NOT NULL,
+  hi REAL NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (run_id, which, bin)
+);
 CREATE TABLE IF NOT EXISTS sparsity (
   run_id TEXT NOT NULL,
   stage TEXT NOT NULL,
@@ -70,7 +89,7 @@ CREATE TABLE IF NOT EXISTS sparsity (
 );
 `;
 
-const TABLES = ["runs", "attacks", "stages", "curves", "sparsity"] as const;
+const TABLES = ["runs", "attacks", "stages", "curves", "sparsity", "histograms"] as const;
 
 /** SHA-256 hex of a string. */
 function sha(s: string): string {
@@ -86,8 +105,36 @@ export function configId(config: RunResult["config"]): string {
 /** Opens (creating if needed) a results database. */
 export function openResults(path: string): DatabaseSync {
   const db = new DatabaseSync(path);
-  db.exec(SCHEMA);
+  try {
+    db.exec(SCHEMA);
+    const v = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
+      | { value: string }
+      | undefined;
+    if (!v) {
+      db.prepare("INSERT INTO meta VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
+    } else if (Number(v.value) !== SCHEMA_VERSION) {
+      throw new Error(
+        `results database ${path} has schema version ${v.value}, this code writes version ` +
+          `${SCHEMA_VERSION}; collect into a new file (the run folders hold everything)`,
+      );
+    }
+  } catch (e) {
+    db.close();
+    if (/no such column|has no column/.test((e as Error).message)) {
+      throw new Error(`results database ${path} is from an older version; collect into a new file`);
+    }
+    throw e;
+  }
   return db;
+}
+
+/** The pruning method and sparsity of a run: its last prune stage, or dense. */
+export function methodOf(r: RunResult): { method: string; sparsity: number } {
+  const prunes = r.stages.filter((s) => s.kind === "prune");
+  if (prunes.length === 0) return { method: "dense", sparsity: 0 };
+  const last = prunes[prunes.length - 1].summary;
+  const sp = (last.sparsity as { sparsity?: number } | undefined)?.sparsity ?? 0;
+  return { method: String(last.method ?? "pruned"), sparsity: sp };
 }
 
 /** Result files under the given folders (recursive, sorted). */
@@ -185,8 +232,10 @@ function exists(path: string): boolean {
 
 function insertRun(db: DatabaseSync, runId: string, r: RunResult, dir: string, digest: string) {
   const c = r.config, ev = r.evaluation;
+  const { method, sparsity } = methodOf(r);
+  const m = r.measurements;
   db.prepare(
-    `INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
     runId,
     configId(c),
@@ -196,6 +245,12 @@ function insertRun(db: DatabaseSync, runId: string, r: RunResult, dir: string, d
     c.data.name,
     c.model.name,
     c.training.objective.name,
+    method,
+    sparsity,
+    m.parameters,
+    m.nonzeroParameters,
+    m.macs,
+    m.nonzeroMacs,
     c.threat.norm,
     c.threat.eps,
     ev.cleanAccuracy,
@@ -229,7 +284,13 @@ function insertRun(db: DatabaseSync, runId: string, r: RunResult, dir: string, d
         h.valRobustAccuracy,
       );
     }
-    const layers = (s.summary.sparsity ?? []) as { layer: string; kept: number; total: number }[];
-    for (const l of layers) sp.run(runId, s.name, l.layer, l.kept, l.total);
   });
+  for (const l of r.measurements.layers) sp.run(runId, "final", l.name, l.nonzero, l.total);
+  if (r.histograms) {
+    const h = db.prepare("INSERT INTO histograms VALUES (?, ?, ?, ?, ?, ?)");
+    for (const which of ["dense", "pruned"] as const) {
+      const x = r.histograms[which];
+      x.counts.forEach((c, i) => h.run(runId, which, i, x.edges[i], x.edges[i + 1], c));
+    }
+  }
 }

@@ -146,3 +146,32 @@ export function layersSpec(rows: LayerRow[]): vl.TopLevelSpec {
     },
   };
 }
+
+/** One histogram bin. */
+export interface HistogramRow {
+  label: string;
+  /** "dense" (before pruning) or "pruned" (nonzero weights after). */
+  which: string;
+  center: number;
+  count: number;
+}
+
+/** Weight histograms, dense vs pruned, one panel per configuration (log-scaled counts). */
+export function histogramSpec(rows: HistogramRow[]): vl.TopLevelSpec {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    data: { values: rows.map((r) => ({ ...r, count1: r.count + 1 })) },
+    facet: { field: "label", type: "nominal", title: null },
+    columns: 2,
+    spec: {
+      width: 360,
+      height: 200,
+      mark: { type: "line", interpolate: "step" },
+      encoding: {
+        x: { field: "center", type: "quantitative", title: "weight value" },
+        y: { field: "count1", type: "quantitative", title: "count + 1", scale: { type: "log" } },
+        color: { field: "which", type: "nominal", title: "weights" },
+      },
+    },
+  };
+}

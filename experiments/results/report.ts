@@ -15,9 +15,13 @@ import {
   type CurvePoint,
   curvesSpec,
   type Figure,
+  type HistogramRow,
+  histogramSpec,
   type LayerRow,
   layersSpec,
   renderSvg,
+  type SparsityPoint,
+  sparsitySpec,
 } from "./figures.ts";
 
 interface RunRow {
@@ -29,6 +33,10 @@ interface RunRow {
   dataset: string;
   model: string;
   objective: string;
+  method: string;
+  sparsity: number;
+  parameters: number;
+  nonzero_parameters: number;
   norm: string;
   eps: number;
   clean_accuracy: number;
@@ -41,6 +49,11 @@ interface RunRow {
 /** One configuration (the runs of one config over seeds). */
 export interface ConfigSummary {
   label: string;
+  /** Pruning method of the last prune stage ("dense" when none). */
+  method: string;
+  /** Sparsity of the prunable weights (0 for dense). */
+  sparsity: number;
+  nonzeroParameters: number;
   name: string;
   configId: string;
   seeds: number[];
@@ -61,6 +74,14 @@ export function meanStd(xs: number[]): { mean: number; std: number } {
 }
 
 function leaves(v: unknown, path = "", out = new Map<string, string>()) {
+  if (path === "pipeline" && Array.isArray(v)) {
+    // Stages by name: "prune.method", not "pipeline.1.settings.method".
+    for (const s of v as { kind: string; name: string; settings: unknown }[]) {
+      out.set(`${s.name}.stage`, JSON.stringify(s.kind));
+      leaves(s.settings, s.name, out);
+    }
+    return out;
+  }
   if (typeof v === "object" && v !== null && !Array.isArray(v)) {
     for (const [k, x] of Object.entries(v)) leaves(x, path ? `${path}.${k}` : k, out);
   } else out.set(path, JSON.stringify(v));
@@ -114,6 +135,9 @@ export function summarize(db: DatabaseSync, name?: string): {
     }
     return {
       label: labelOf.get(id)!,
+      method: rows[0].method,
+      sparsity: rows[0].sparsity,
+      nonzeroParameters: rows[0].nonzero_parameters,
       name: rows[0].name,
       configId: id,
       seeds: rows.map((r) => r.seed),
@@ -136,11 +160,15 @@ const pm = (m: { mean: number; std: number }, k: number) =>
 
 /** The results table as Markdown. */
 export function markdownTable(configs: ConfigSummary[]): string {
-  const head = "| configuration | threat | seeds | test images | clean (%) | robust (%) | " +
-    "after each attack (%) | sanity flags |\n|---|---|---|---|---|---|---|---|\n";
+  const head =
+    "| configuration | method | sparsity | nonzero params | threat | seeds | test images | " +
+    "clean (%) | robust (%) | after each attack (%) | sanity flags |\n" +
+    "|---|---|---|---|---|---|---|---|---|---|---|\n";
   return head +
     configs.map((c) =>
-      `| ${c.label} | ${c.threat} | ${c.seeds.join(", ")} | ${c.n} | ${
+      `| ${c.label} | ${c.method} | ${
+        (100 * c.sparsity).toFixed(1)
+      }% | ${c.nonzeroParameters} | ${c.threat} | ${c.seeds.join(", ")} | ${c.n} | ${
         pm(c.clean, c.seeds.length)
       } | ` +
       `${pm(c.robust, c.seeds.length)} | ` +
@@ -239,8 +267,22 @@ export async function writeReport(
       "SELECT r.config_id, s.layer, SUM(s.kept) AS kept, SUM(s.total) AS total FROM sparsity s " +
         "JOIN runs r USING (run_id) GROUP BY r.config_id, s.layer ORDER BY r.config_id, s.layer",
     ).all() as { config_id: string; layer: string; kept: number; total: number }[];
-    const mine = layers.filter((l) => s.labelOf.has(l.config_id));
+    const pruned = new Set(configs.filter((c) => c.method !== "dense").map((c) => c.configId));
+    const mine = layers.filter((l) => pruned.has(l.config_id));
     if (mine.length) {
+      const pts: SparsityPoint[] = configs.flatMap((c) =>
+        (["clean", "robust"] as const).map((metric) => ({
+          method: c.method,
+          sparsity: 100 * c.sparsity,
+          metric,
+          value: c[metric].mean,
+        }))
+      );
+      figures.push({
+        id: "sparsity",
+        title: "Accuracy vs sparsity per method (mean over seeds)",
+        svg: await renderSvg(sparsitySpec(pts)),
+      });
       const rows: LayerRow[] = mine.map((l) => ({
         label: s.labelOf.get(l.config_id)!,
         layer: l.layer,
@@ -251,6 +293,30 @@ export async function writeReport(
         title: "Per-layer sparsity",
         svg: await renderSvg(layersSpec(rows)),
       });
+      const hq = db.prepare(
+        "SELECT which, lo, hi, count FROM histograms WHERE run_id = ? ORDER BY which, bin",
+      );
+      const hist: HistogramRow[] = [];
+      for (const c of configs.filter((c) => pruned.has(c.configId))) {
+        const first = s.runs.find((r) => r.config_id === c.configId)!;
+        for (
+          const h of hq.all(first.run_id) as {
+            which: string;
+            lo: number;
+            hi: number;
+            count: number;
+          }[]
+        ) {
+          hist.push({ label: c.label, which: h.which, center: (h.lo + h.hi) / 2, count: h.count });
+        }
+      }
+      if (hist.length) {
+        figures.push({
+          id: "histograms",
+          title: "Weight histograms, dense vs pruned (first seed)",
+          svg: await renderSvg(histogramSpec(hist)),
+        });
+      }
     } else {
       notes.push(
         "Accuracy vs sparsity, per-layer sparsity and weight histograms appear here once pruned runs are collected.",
@@ -278,10 +344,12 @@ table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;paddin
 figure{margin:2em 0}figcaption{font-weight:600;margin-bottom:.5em}.note{color:#666}</style></head>
 <body><h1>${esc(title)}</h1>
 <p>${count}. Accuracy in %, mean ± sample std over seeds; robust accuracy is the point-wise worst case over the attacks, in the order listed.</p>
-<table><thead><tr><th>configuration</th><th>threat</th><th>seeds</th><th>test images</th><th>clean</th><th>robust</th><th>after each attack</th><th>sanity flags</th></tr></thead><tbody>
+<table><thead><tr><th>configuration</th><th>method</th><th>sparsity</th><th>nonzero params</th><th>threat</th><th>seeds</th><th>test images</th><th>clean</th><th>robust</th><th>after each attack</th><th>sanity flags</th></tr></thead><tbody>
 ${
     configs.map((c) =>
-      `<tr><td>${esc(c.label)}</td><td>${esc(c.threat)}</td><td>${
+      `<tr><td>${esc(c.label)}</td><td>${esc(c.method)}</td><td>${
+        (100 * c.sparsity).toFixed(1)
+      }%</td><td>${c.nonzeroParameters}</td><td>${esc(c.threat)}</td><td>${
         c.seeds.join(", ")
       }</td><td>${c.n}</td><td>${pm(c.clean, c.seeds.length)}</td><td>${
         pm(c.robust, c.seeds.length)

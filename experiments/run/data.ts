@@ -12,9 +12,12 @@ import type { RunData } from "../pipeline/stage.ts";
 export async function loadRunData(d: DataConfig, seed: number): Promise<RunData> {
   let trainFull, test;
   if (d.name === "synthetic") {
+    // One draw (shared class prototypes), split into train and test images.
     const s = d.synthetic!;
-    trainFull = syntheticDataset({ n: s.train, shape: s.shape, seed: 1, name: "synthetic-train" });
-    test = syntheticDataset({ n: s.test, shape: s.shape, seed: 2, name: "synthetic-test" });
+    const all = syntheticDataset({ n: s.train + s.test, shape: s.shape, seed: 1 });
+    const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
+    trainFull = subset(all, range(0, s.train), "synthetic-train");
+    test = subset(all, range(s.train, s.train + s.test), "synthetic-test");
   } else {
     const dir = d.path ?? undefined;
     trainFull = await loadDataset(d.name, "train", { dir });

@@ -22,7 +22,16 @@ import {
   saveSafetensorsSync,
   setDefaultBackend,
 } from "@topiary/core";
+import {
+  type Histogram,
+  MaskSet,
+  measureModel,
+  type ModelMeasure,
+  prunableLayers,
+  weightHistograms,
+} from "@topiary/pruning";
 import type { ExperimentConfig } from "../config/schema.ts";
+import type { PruningState } from "../pipeline/stage.ts";
 import { buildAttack, buildModel } from "../pipeline/build.ts";
 import { stageDefinition } from "../pipeline/stages.ts";
 import { loadRunData } from "./data.ts";
@@ -46,6 +55,10 @@ export interface RunResult {
   seed: number;
   config: ExperimentConfig;
   stages: StageRecord[];
+  /** Parameters, MACs and per-layer nonzero counts of the final model. */
+  measurements: ModelMeasure;
+  /** Weight histograms of the prunable layers before pruning and after (null if never pruned). */
+  histograms: { dense: Histogram; pruned: Histogram } | null;
   evaluation: RobustnessRecord;
   provenance: Provenance;
   /** Wall-clock seconds (excluded when comparing records). */
@@ -104,14 +117,21 @@ export async function runExperiment(
   const quiet = opts.quiet ?? false;
   const data = await loadRunData(cfg.data, cfg.seed);
   const model = buildModel(cfg);
+  const pruning: PruningState = { masks: null, denseWeights: null };
   try {
     const stages: StageRecord[] = [];
     const timings: RunResult["timings"] = { stages: {}, evaluation: 0 };
     for (const [index, stage] of cfg.pipeline.entries()) {
+      if (stage.kind === "prune" && !pruning.denseWeights) {
+        // The weights before the first pruning stage: the "dense" side of the histograms.
+        pruning.denseWeights = new Map(
+          prunableLayers(model).map((l) => [l.name, l.weight.toArray() as Float32Array]),
+        );
+      }
       const done = folder.donePath(stage.name);
       if (exists(done)) {
         const m = folder.readJson<DoneMarker>(done, `done marker of stage ${stage.name}`);
-        loadModel(model, folder.modelPath(stage.name));
+        loadStageModel(model, folder.modelPath(stage.name), pruning);
         stages.push(m.stage);
         timings.stages[stage.name] = m.seconds;
         continue;
@@ -124,10 +144,12 @@ export async function runExperiment(
         folder,
         model,
         data,
+        pruning,
         hooks,
         quiet,
       });
-      saveSafetensorsSync(folder.modelPath(stage.name), model.stateDict(), {
+      const tensors = new Map([...model.stateDict(), ...(pruning.masks?.stateDict() ?? [])]);
+      saveSafetensorsSync(folder.modelPath(stage.name), tensors, {
         metadata: { model: cfg.model.name, stage: stage.name, seed: String(cfg.seed) },
         beforeRename: (p) => hooks.beforeRename(p),
       });
@@ -160,12 +182,23 @@ export async function runExperiment(
     // where the folder lives.
     if (evaluation.checkpoint) evaluation.checkpoint.path = `model-${last}.safetensors`;
     timings.evaluation = (performance.now() - t0) / 1000;
+    const measurements = measureModel(model, data.test.shape);
+    const histograms = pruning.denseWeights
+      ? weightHistograms(
+        pruning.denseWeights.values(),
+        prunableLayers(model).filter((l) => pruning.denseWeights!.has(l.name)).map((l) =>
+          l.weight.toArray() as Float32Array
+        ),
+      )
+      : null;
     const result: RunResult = {
       format: RESULT_FORMAT,
       name: cfg.name,
       seed: cfg.seed,
       config: cfg,
       stages,
+      measurements,
+      histograms,
       evaluation,
       provenance: collectProvenance(),
       timings,
@@ -173,6 +206,7 @@ export async function runExperiment(
     folder.writeJson(folder.resultPath, result);
     return result;
   } finally {
+    pruning.masks?.dispose();
     model.dispose();
   }
 }
@@ -186,10 +220,22 @@ function exists(path: string): boolean {
   }
 }
 
-function loadModel(model: Classifier, path: string): void {
+/** Loads a stage's saved model and, when the file holds masks, the pipeline's masks. */
+function loadStageModel(model: Classifier, path: string, pruning: PruningState): void {
   const f = loadSafetensorsSync(path);
   try {
-    model.loadStateDict(f.tensors);
+    const isMask = (k: string) => k.endsWith("_mask");
+    model.loadStateDict(new Map([...f.tensors].filter(([k]) => !isMask(k))));
+    const maskNames = new Set([...f.tensors.keys()].filter(isMask).map((k) => k.slice(0, -5)));
+    if (maskNames.size) {
+      pruning.masks?.dispose();
+      const layers = prunableLayers(model).filter((l) => maskNames.has(l.name));
+      if (layers.length !== maskNames.size) {
+        throw new Error(`${path}: masks for weights the model does not have`);
+      }
+      pruning.masks = new MaskSet(layers);
+      pruning.masks.loadStateDict(f.tensors);
+    }
   } finally {
     for (const t of f.tensors.values()) t.dispose();
   }

@@ -66,11 +66,11 @@ Deno.test({
       const a = await cli(["run", CONFIG, "--seed", "0", "--out", ref, "--quiet"]);
       assertEquals(a.code, 0, a.text);
       const want = comparable(join(ref, "seed-0"));
-      // 2 epochs x 8 steps; checkpoints every 3 steps, at epoch ends and the stage's model.
+      // 2 epochs x 18 steps; checkpoints every 3 steps, at epoch ends and the stage's model.
       const u = philoxUniform(2, 20261125, "kill-moments", 0);
       const moments = [
-        `step:${4 + Math.floor(u[0] * 12)}`,
-        `checkpoint:${1 + Math.floor(u[1] * 8)}`,
+        `step:${4 + Math.floor(u[0] * 30)}`,
+        `checkpoint:${1 + Math.floor(u[1] * 13)}`,
         "stage-end:train",
       ];
       for (const m of moments) {
@@ -112,7 +112,7 @@ Deno.test({
         assert(html.includes('<figure id="fig-curves">'));
         assertEquals((html.match(/<svg /g) ?? []).length, r.figures);
         const md = Deno.readTextFileSync(r.markdown);
-        assert(/\| tiny \| linf eps 0.1 \| 0 \| 96 \|/.test(md), md);
+        assert(/\| tiny \| dense \| 0\.0% \| \d+ \| linf eps 0.03 \| 0 \| 96 \|/.test(md), md);
       });
       // Under CI=true the browser check must run (.ci/run installs chromium).
       const haveChromium = chromiumPath() !== null || Deno.env.get("CI") === "true";

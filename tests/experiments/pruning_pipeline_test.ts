@@ -1,0 +1,93 @@
+/**
+ * Pruning stages in the pipeline: pretrain -> prune (LWM or HYDRA) -> fine-tune on a tiny
+ * synthetic run; the result record carries sparsity, measurements and histograms; HYDRA never
+ * changes the weights it keeps; collect and report fill the pruning sections.
+ * @module
+ */
+
+import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { join } from "node:path";
+import { loadSafetensorsSync } from "@topiary/core";
+import { readYamlFile } from "../../experiments/config/load.ts";
+import { resolveConfig } from "../../experiments/config/resolve.ts";
+import { collect } from "../../experiments/results/collect.ts";
+import { writeReport } from "../../experiments/results/report.ts";
+import { runExperiment } from "../../experiments/run/run.ts";
+
+const TINY = new URL("./fixtures/tiny.yaml", import.meta.url).pathname;
+
+function config(pipeline: unknown[]) {
+  const doc = readYamlFile(TINY) as Record<string, unknown>;
+  return resolveConfig({ ...doc, pipeline, seeds: [0] });
+}
+
+function host(path: string): Map<string, Float32Array> {
+  const f = loadSafetensorsSync(path);
+  const out = new Map([...f.tensors].map(([k, t]) => [k, t.toArray() as Float32Array]));
+  for (const t of f.tensors.values()) t.dispose();
+  return out;
+}
+
+Deno.test({
+  name: "pipeline: pretrain, prune (LWM / HYDRA) and fine-tune; records, collect, report",
+  sanitizeResources: false,
+  fn: async () => {
+    const root = Deno.makeTempDirSync({ prefix: "topiary-prune-" });
+    try {
+      for (const method of ["lwm", "hydra"] as const) {
+        const prune = method === "hydra"
+          ? { stage: "prune", method, sparsity: 0.9, epochs: 1, lr: 0.1 }
+          : { stage: "prune", method, sparsity: 0.9 };
+        const cfg = config([
+          { stage: "train", epochs: 1 },
+          prune,
+          { stage: "train", name: "finetune", epochs: 1, lr: 0.001 },
+        ]);
+        const dir = join(root, method);
+        const r = await runExperiment(cfg, dir, { quiet: true });
+        assertEquals(r.stages.map((s) => s.name), ["train", "prune", "finetune"]);
+        for (const l of r.measurements.layers) {
+          assertEquals(l.nonzero, l.total - Math.floor(0.9 * l.total + 1e-9), l.name);
+        }
+        assert(r.measurements.nonzeroMacs < r.measurements.macs / 5);
+        assert(r.histograms !== null);
+        const sumCounts = (c: number[]) => c.reduce((a, b) => a + b, 0);
+        const prunable = r.measurements.layers.reduce((a, l) => a + l.total, 0);
+        assertEquals(sumCounts(r.histograms.dense.counts), prunable, "every dense weight");
+        assertEquals(
+          sumCounts(r.histograms.pruned.counts),
+          r.measurements.layers.reduce((a, l) => a + l.nonzero, 0),
+          "every kept weight",
+        );
+        const pre = host(join(dir, "model-train.safetensors"));
+        const pruned = host(join(dir, "model-prune.safetensors"));
+        for (const l of r.measurements.layers) {
+          const m = pruned.get(`${l.name}_mask`)!, w = pruned.get(l.name)!, w0 = pre.get(l.name)!;
+          for (let i = 0; i < w.length; i++) {
+            // Pruned weights are zero; kept ones are the pretrained weights (HYDRA and LWM
+            // change no weight, only which are kept).
+            assert(w[i] === (m[i] ? w0[i] : 0), `${l.name}[${i}]`);
+          }
+        }
+        if (method === "hydra") {
+          const s = r.stages[1].summary as { history: unknown[] };
+          assertEquals(s.history.length, 1, "one epoch of score optimisation, validated");
+        }
+      }
+      const db = join(root, "results.sqlite");
+      assertEquals(collect([root], db).inserted, 2);
+      const rep = await writeReport(db, join(root, "report"));
+      const html = Deno.readTextFileSync(rep.html);
+      for (const id of ["accuracy", "curves", "sparsity", "layers", "histograms"]) {
+        assert(html.includes(`<figure id="fig-${id}">`), id);
+      }
+      assert(
+        /\| tiny prune\.method=lwm[^|]*\| lwm \| 90\.0% \|/.test(
+          Deno.readTextFileSync(rep.markdown),
+        ),
+      );
+    } finally {
+      Deno.removeSync(root, { recursive: true });
+    }
+  },
+});
