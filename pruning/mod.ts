@@ -16,3 +16,4 @@ export {
   type ModelMeasure,
   weightHistograms,
 } from "./measure.ts";
+export { gradualSparsity, lotterySparsities, perLayerSparsity } from "./lottery.ts";

@@ -1,5 +1,5 @@
 /**
- * The built-in stage kinds, registered on import: `train` and `prune`. The pruning issues register
+ * The built-in stage kinds, registered on import: `train`, `prune` and `lottery`. The pruning issues register
  * theirs (prune, fine-tune, lottery rounds) the same way.
  * @module
  */
@@ -7,8 +7,10 @@
 import { registerStage, stageDefinition, stageKinds } from "./stage.ts";
 import { trainStage } from "./train_stage.ts";
 import { pruneStage } from "./prune_stage.ts";
+import { lotteryStage } from "./lottery_stage.ts";
 
 registerStage(trainStage);
 registerStage(pruneStage);
+registerStage(lotteryStage);
 
 export { stageDefinition, stageKinds };

@@ -7,12 +7,7 @@
  * @module
  */
 
-import {
-  collectProvenance,
-  evaluateRobustness,
-  type Provenance,
-  type RobustnessRecord,
-} from "@topiary/attacks";
+import { collectProvenance, type Provenance, type RobustnessRecord } from "@topiary/attacks";
 import { availableBackends, getBackend } from "@topiary/ffi";
 import {
   type Classifier,
@@ -32,7 +27,8 @@ import {
 } from "@topiary/pruning";
 import type { ExperimentConfig } from "../config/schema.ts";
 import type { PruningState } from "../pipeline/stage.ts";
-import { buildAttack, buildModel } from "../pipeline/build.ts";
+import { buildModel } from "../pipeline/build.ts";
+import { evaluateConfig } from "../pipeline/_evaluate.ts";
 import { stageDefinition } from "../pipeline/stages.ts";
 import { loadRunData } from "./data.ts";
 import { RunFolder } from "./folder.ts";
@@ -131,6 +127,13 @@ export async function runExperiment(
       const done = folder.donePath(stage.name);
       if (exists(done)) {
         const m = folder.readJson<DoneMarker>(done, `done marker of stage ${stage.name}`);
+        if (stage.kind === "lottery" && !pruning.denseWeights) {
+          // A finished lottery stage: the dense weights are those of its round 0.
+          loadStageModel(model, folder.modelPath(`${stage.name}-r0`), pruning);
+          pruning.denseWeights = new Map(
+            prunableLayers(model).map((l) => [l.name, l.weight.toArray() as Float32Array]),
+          );
+        }
         loadStageModel(model, folder.modelPath(stage.name), pruning);
         stages.push(m.stage);
         timings.stages[stage.name] = m.seconds;
@@ -161,23 +164,10 @@ export async function runExperiment(
     }
     const last = cfg.pipeline[cfg.pipeline.length - 1].name;
     const t0 = performance.now();
-    const ev = cfg.evaluation;
-    const evaluation = evaluateRobustness(
-      model,
-      data.test,
-      ev.attacks.map((a) => buildAttack(a, cfg.threat)),
-      {
-        seed: cfg.seed,
-        n: ev.subset === "all" || ev.subset >= data.test.length ? undefined : ev.subset,
-        subsetSeed: ev.subsetSeed,
-        batchSize: ev.batchSize,
-        modelName: cfg.model.name,
-        checkpoint: folder.modelPath(last),
-        split: "test",
-        quiet,
-        label: "evaluation",
-      },
-    );
+    const evaluation = evaluateConfig(cfg, model, data.test, {
+      checkpoint: folder.modelPath(last),
+      quiet,
+    });
     // The record names the checkpoint relative to the run folder, so it does not depend on
     // where the folder lives.
     if (evaluation.checkpoint) evaluation.checkpoint.path = `model-${last}.safetensors`;

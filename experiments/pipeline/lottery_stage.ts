@@ -1,0 +1,354 @@
+/**
+ * The `lottery` stage: iterative magnitude pruning with rewinding (Frankle & Carbin 2019;
+ * Frankle et al. 2020, open_lth). Round 0 trains the model as it enters the stage (its
+ * initialisation θ_0) for the full schedule and saves θ_k at step `rewindStep`; every later
+ * round prunes a fraction `rate` of the remaining weights by magnitude (the last round exactly
+ * to `sparsity`), rewinds the kept weights to θ_k, and retrains with a fresh optimizer from
+ * step k (schedule, data order and attack draws resume at step k). Controls for the final
+ * round: `reinit` (the final mask on a fresh random initialisation) and `random-mask` (θ_k
+ * with a random mask of the same per-layer sparsity). Each round is checkpointed and marked
+ * done on its own, so the stage resumes at any round; with `evaluateRounds`, each round's
+ * model gets the config's evaluation (the accuracy-vs-sparsity curve of the tickets).
+ * @module
+ */
+
+import {
+  copyInto,
+  type JsonValue,
+  loadSafetensorsSync,
+  noGrad,
+  type Position,
+  saveSafetensorsSync,
+} from "@topiary/core";
+import {
+  lotterySparsities,
+  MaskSet,
+  perLayerSparsity,
+  prunableLayers,
+  type Scope,
+  selectMasks,
+} from "@topiary/pruning";
+import {
+  bool,
+  choice,
+  ConfigError,
+  int,
+  isMapping,
+  keyOf,
+  num,
+  opt,
+  type Raw,
+} from "../config/_check.ts";
+import { exists } from "../run/folder.ts";
+import { buildModel, buildOptimizer } from "./build.ts";
+import { evaluateConfig } from "./_evaluate.ts";
+import { runTraining } from "./_train_loop.ts";
+import type { StageContext, StageDefinition, StageOutcome } from "./stage.ts";
+
+/** Settings of a lottery stage. */
+export interface LotterySettings {
+  /** Target sparsity of the last round. */
+  sparsity: number;
+  /** Fraction of the remaining weights pruned per round (default 0.2). */
+  rate: number;
+  /** Rounds (required with perLayerRates; else derived from sparsity and rate). */
+  rounds: number | null;
+  scope: Scope;
+  /** Leave the output layer dense (open_lth's global pruning: true). */
+  excludeOutput: boolean;
+  /** Layer-wise rates by weight name (the original MNIST recipe). */
+  perLayerRates: Record<string, number> | null;
+  /** Rewind to the weights after this many optimizer steps of round 0 (0: θ_0). */
+  rewindStep: number;
+  /** Epochs of each round (default: training.epochs). */
+  epochs: number | null;
+  control: "none" | "reinit" | "random-mask";
+  evaluateRounds: boolean;
+}
+
+const KEYS = [
+  "sparsity",
+  "rate",
+  "rounds",
+  "scope",
+  "excludeOutput",
+  "perLayerRates",
+  "rewindStep",
+  "epochs",
+  "control",
+  "evaluateRounds",
+];
+
+function validate(raw: Raw, path: string): Record<string, unknown> {
+  if (raw.sparsity === undefined) throw new ConfigError(keyOf(path, "sparsity"), "is required");
+  const perLayerRates = raw.perLayerRates === undefined ? null : (() => {
+    const p = keyOf(path, "perLayerRates");
+    if (!isMapping(raw.perLayerRates)) throw new ConfigError(p, "must map weight names to rates");
+    return Object.fromEntries(
+      Object.entries(raw.perLayerRates).map(([k, v]) => [k, num(v, keyOf(p, k), 0, 1)]),
+    );
+  })();
+  const s: LotterySettings = {
+    sparsity: num(raw.sparsity, keyOf(path, "sparsity"), 0, 0.9999),
+    rate: opt(raw, path, "rate", (x, p) => num(x, p, 0.01, 0.99), 0.2),
+    rounds: opt(raw, path, "rounds", (x, p) => int(x, p, 1, 100), null as number | null),
+    scope: opt(
+      raw,
+      path,
+      "scope",
+      (x, p) => choice(x, p, ["global", "layerwise"] as const),
+      "global",
+    ),
+    excludeOutput: opt(raw, path, "excludeOutput", bool, true),
+    perLayerRates,
+    rewindStep: opt(raw, path, "rewindStep", (x, p) => int(x, p, 0), 0),
+    epochs: opt(raw, path, "epochs", (x, p) => int(x, p, 1), null as number | null),
+    control: opt(
+      raw,
+      path,
+      "control",
+      (x, p) => choice(x, p, ["none", "reinit", "random-mask"] as const),
+      "none",
+    ),
+    evaluateRounds: opt(raw, path, "evaluateRounds", bool, false),
+  };
+  if (perLayerRates && s.scope !== "layerwise") {
+    throw new ConfigError(keyOf(path, "perLayerRates"), "needs scope: layerwise");
+  }
+  if (perLayerRates && s.rounds === null) {
+    throw new ConfigError(keyOf(path, "rounds"), "is required with perLayerRates");
+  }
+  return s as unknown as Record<string, unknown>;
+}
+
+/** One round's record. */
+interface RoundRecord {
+  [key: string]: JsonValue;
+  round: number;
+  /** Target sparsity of the prunable weights after the round's pruning. */
+  sparsity: number;
+  kept: number;
+  total: number;
+  training: JsonValue;
+  evaluation: JsonValue;
+}
+
+function runLottery(ctx: StageContext): StageOutcome {
+  const s = ctx.stage.settings as unknown as LotterySettings;
+  const { config: cfg, model, folder, stage } = ctx;
+  const layers = prunableLayers(model, { excludeOutput: s.excludeOutput });
+  if (s.perLayerRates) {
+    for (const k of Object.keys(s.perLayerRates)) {
+      if (!layers.some((l) => l.name === k)) {
+        throw new Error(
+          `${stage.name}: perLayerRates names "${k}", not a prunable weight (${
+            layers.map((l) => l.name).join(", ")
+          })`,
+        );
+      }
+    }
+  }
+  const targets = s.perLayerRates
+    ? Array.from({ length: s.rounds! }, (_, i) => i + 1)
+    : (s.rounds !== null
+      ? Array.from({ length: s.rounds }, (_, i) =>
+        i + 1 === s.rounds ? s.sparsity : 1 - (1 - s.rate) ** (i + 1))
+      : lotterySparsities(s.sparsity, s.rate));
+  const rounds = targets.length;
+  const epochs = s.epochs ?? cfg.training.epochs;
+  const rewindPath = `${folder.dir}/rewind-${stage.name}.safetensors`;
+  const roundName = (r: number) => `${stage.name}-r${r}`;
+  const masks = ctx.pruning.masks && ctx.pruning.masks.layers.length === layers.length
+    ? ctx.pruning.masks
+    : new MaskSet(layers);
+  if (masks !== ctx.pruning.masks) {
+    ctx.pruning.masks?.dispose();
+    ctx.pruning.masks = masks;
+  }
+  const records: RoundRecord[] = [];
+  let seconds = 0;
+  const saveRewind = () => {
+    saveSafetensorsSync(rewindPath, model.stateDict(), {
+      metadata: { stage: stage.name, step: String(s.rewindStep) },
+      beforeRename: (p) => ctx.hooks.beforeRename(p),
+    });
+  };
+  const loadInto = (path: string, withMasks: boolean) => {
+    const f = loadSafetensorsSync(path);
+    try {
+      const isMask = (k: string) => k.endsWith("_mask");
+      model.loadStateDict(new Map([...f.tensors].filter(([k]) => !isMask(k))));
+      if (withMasks) masks.loadStateDict(f.tensors);
+    } finally {
+      for (const t of f.tensors.values()) t.dispose();
+    }
+  };
+
+  for (let r = 0; r <= rounds; r++) {
+    const name = roundName(r);
+    const done = folder.donePath(name);
+    if (exists(done)) {
+      const rec = folder.readJson<{ record: RoundRecord; seconds: number }>(
+        done,
+        `done marker of ${name}`,
+      );
+      loadInto(folder.modelPath(name), true);
+      if (r === 0 && !ctx.pruning.denseWeights) {
+        ctx.pruning.denseWeights = new Map(
+          layers.map((l) => [l.name, l.weight.toArray() as Float32Array]),
+        );
+      }
+      records.push(rec.record);
+      seconds += rec.seconds;
+      continue;
+    }
+    let startAt: Position | undefined;
+    if (r === 0) {
+      if (s.rewindStep === 0 && !exists(rewindPath)) saveRewind();
+    } else {
+      // Prune from the previous round's trained weights (already loaded), then rewind.
+      const last = r === rounds;
+      const perLayer = s.perLayerRates
+        ? Object.fromEntries(
+          layers.map((l) => [l.name, perLayerSparsity(s.perLayerRates![l.name] ?? s.rate, r)]),
+        )
+        : undefined;
+      const next = selectMasks(layers, {
+        sparsity: s.perLayerRates ? 0 : targets[r - 1],
+        scope: s.scope,
+        criterion: "magnitude",
+        within: masks,
+        perLayer,
+      });
+      layers.forEach((l, i) => masks.setMask(l.name, next[i]));
+      if (!exists(rewindPath)) {
+        throw new Error(
+          `${stage.name}: the rewinding point ${rewindPath} is missing; rerun round 0`,
+        );
+      }
+      loadInto(rewindPath, false);
+      if (last && s.control === "reinit") reinitialise(ctx);
+      if (last && s.control === "random-mask") randomMask(ctx, masks);
+      masks.apply();
+      const spe = Math.ceil(ctx.data.train.length / cfg.training.batchSize);
+      const k = s.rewindStep;
+      startAt = { epoch: Math.floor(k / spe), batch: k % spe, step: k };
+    }
+    const optimizer = buildOptimizer(cfg.training.optimizer, model);
+    masks.attach(optimizer);
+    let out;
+    try {
+      out = runTraining(ctx, {
+        label: name,
+        epochs,
+        optimizer,
+        optimizerConfig: cfg.training.optimizer,
+        schedule: cfg.training.schedule,
+        startAt,
+        afterStep: r === 0 && s.rewindStep > 0
+          ? (next) => {
+            if (next.step === s.rewindStep && !exists(rewindPath)) saveRewind();
+          }
+          : undefined,
+      });
+    } finally {
+      optimizer.dispose();
+    }
+    if (r === 0 && !exists(rewindPath)) {
+      throw new Error(
+        `${stage.name}: rewindStep ${s.rewindStep} is beyond round 0's ${out.summary.steps} steps`,
+      );
+    }
+    if (r === 0 && !ctx.pruning.denseWeights) {
+      ctx.pruning.denseWeights = new Map(
+        layers.map((l) => [l.name, l.weight.toArray() as Float32Array]),
+      );
+    }
+    const rep = masks.report();
+    const ev = s.evaluateRounds
+      ? evaluateConfig(cfg, model, ctx.data.test, { quiet: true, label: name })
+      : null;
+    const record: RoundRecord = {
+      round: r,
+      sparsity: r === 0 ? 0 : rep.sparsity,
+      kept: rep.kept,
+      total: rep.total,
+      control: r === rounds ? s.control : "none",
+      training: out.summary,
+      evaluation: ev
+        ? {
+          cleanAccuracy: ev.cleanAccuracy,
+          robustAccuracy: ev.robustAccuracy,
+          n: ev.n,
+          attacks: ev.attacks.map((a) => ({ name: a.name, accuracy: a.accuracyCumulative })),
+        }
+        : null,
+    };
+    const tensors = new Map([...model.stateDict(), ...masks.stateDict()]);
+    saveSafetensorsSync(folder.modelPath(name), tensors, {
+      beforeRename: (p) => ctx.hooks.beforeRename(p),
+    });
+    folder.writeJson(done, { record, seconds: out.seconds });
+    records.push(record);
+    seconds += out.seconds;
+    if (!ctx.quiet) {
+      const e = record.evaluation as { cleanAccuracy: number; robustAccuracy: number } | null;
+      console.log(
+        `${name}: sparsity ${(100 * record.sparsity).toFixed(2)}%` +
+          (e
+            ? `, test clean ${(100 * e.cleanAccuracy).toFixed(2)}%, robust ${
+              (100 * e.robustAccuracy).toFixed(2)
+            }%`
+            : ""),
+      );
+    }
+  }
+  const report = masks.report();
+  return {
+    seconds,
+    summary: {
+      method: s.control === "none" ? "imp" : `imp-${s.control}`,
+      rounds: records,
+      rewindStep: s.rewindStep,
+      sparsity: report as never,
+    },
+  };
+}
+
+/** The reinit control: fresh weights from an independent draw (seed + 1,000,003). */
+function reinitialise(ctx: StageContext): void {
+  const fresh = buildModel({ ...ctx.config, seed: ctx.config.seed + 1_000_003 });
+  try {
+    const sd = fresh.stateDict();
+    noGrad(() => {
+      for (const [k, t] of ctx.model.stateDict()) copyInto(t, sd.get(k)!);
+    });
+  } finally {
+    fresh.dispose();
+  }
+}
+
+/** The random-mask control: per layer, a random mask with the ticket's kept count. */
+function randomMask(ctx: StageContext, masks: MaskSet): void {
+  const rep = masks.report();
+  const perLayer = Object.fromEntries(rep.layers.map((l) => [l.name, 1 - l.kept / l.total]));
+  const rnd = selectMasks(masks.layers, {
+    sparsity: 0,
+    scope: "layerwise",
+    criterion: "random",
+    seed: ctx.config.seed,
+    perLayer,
+  });
+  masks.layers.forEach((l, i) => masks.setMask(l.name, rnd[i]));
+}
+
+/** The lottery stage's definition. */
+export const lotteryStage: StageDefinition = {
+  kind: "lottery",
+  summary: "iterative magnitude pruning with rewinding (lottery tickets): rounds pruning `rate` " +
+    "of the remaining weights to `sparsity`, rewinding to step `rewindStep`; controls reinit | " +
+    "random-mask",
+  keys: KEYS,
+  validate,
+  run: runLottery,
+};
