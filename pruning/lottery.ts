@@ -1,3 +1,5 @@
+import { keptCount } from "@topiary/core";
+
 /**
  * Lottery-ticket schedules (Frankle & Carbin 2019; open_lth): iterative magnitude pruning
  * removes a fraction `rate` of the remaining weights per round, so after round r the sparsity
@@ -16,6 +18,28 @@ export function lotterySparsities(target: number, rate: number): number[] {
   const out: number[] = [];
   for (let r = 1; r < rounds; r++) out.push(1 - (1 - rate) ** r);
   out.push(target);
+  return out;
+}
+
+/**
+ * Kept counts after rounds 1..R as open_lth computes them: each round removes
+ * floor(rate · remaining) of the remaining weights; rounds continue while the count is above
+ * the target's n − floor(target · n), and the last round keeps exactly that many.
+ */
+export function lotteryKeptCounts(total: number, target: number, rate: number): number[] {
+  if (!(target > 0 && target < 1)) {
+    throw new Error(`lottery: target sparsity must be in (0, 1), got ${target}`);
+  }
+  if (!(rate > 0 && rate < 1)) throw new Error(`lottery: rate must be in (0, 1), got ${rate}`);
+  const goal = keptCount(total, target);
+  const out: number[] = [];
+  let kept = total;
+  while (kept > goal) {
+    const next = kept - Math.floor(rate * kept);
+    if (next === kept) throw new Error(`lottery: rate ${rate} removes no weight of ${kept}`);
+    kept = Math.max(next, goal);
+    out.push(kept);
+  }
   return out;
 }
 

@@ -16,4 +16,9 @@ export {
   type ModelMeasure,
   weightHistograms,
 } from "./measure.ts";
-export { gradualSparsity, lotterySparsities, perLayerSparsity } from "./lottery.ts";
+export {
+  gradualSparsity,
+  lotteryKeptCounts,
+  lotterySparsities,
+  perLayerSparsity,
+} from "./lottery.ts";

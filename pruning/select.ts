@@ -39,6 +39,11 @@ export interface SelectOptions {
    * paper's per-layer rates).
    */
   perLayer?: Readonly<Record<string, number>>;
+  /**
+   * Exact kept counts instead of sparsities: one number (global scope) or one per weight name
+   * (layerwise), e.g. open_lth's floor(rate · remaining) rounds.
+   */
+  keep?: number | Readonly<Record<string, number>>;
 }
 
 function checkSparsity(s: number, what: string): void {
@@ -71,13 +76,15 @@ export function selectMasks(layers: readonly PrunableLayer[], o: SelectOptions):
   try {
     if (o.scope === "global") {
       const total = layers.reduce((n, l) => n + l.weight.size, 0);
-      checkWithin(layers, o, keptCount(total, o.sparsity), "all prunable layers");
-      return topkMasks(s, keptCount(total, o.sparsity), { useAbs: false });
+      const keep = typeof o.keep === "number" ? o.keep : keptCount(total, o.sparsity);
+      checkWithin(layers, o, keep, "all prunable layers");
+      return topkMasks(s, keep, { useAbs: false });
     }
     return layers.map((l, i) => {
       const sp = o.perLayer?.[l.name] ?? o.sparsity;
       checkSparsity(sp, `sparsity of ${l.name}`);
-      const keep = keptCount(l.weight.size, sp);
+      const given = typeof o.keep === "object" ? o.keep[l.name] : undefined;
+      const keep = given ?? keptCount(l.weight.size, sp);
       checkWithin([l], o, keep, l.name);
       return topkMasks([s[i]], keep, { useAbs: false })[0];
     });

@@ -95,6 +95,82 @@ const PRESETS: Preset[] = [
       },
     },
   },
+  {
+    name: "hydra-cifar10",
+    source: "Sehwag et al. 2020, HYDRA: pruning adversarially robust neural networks " +
+      "(inspire-group/hydra: configs/configs.yml, get_compact_net_adv_train.sh): VGG16-BN, " +
+      "adversarial training with the TRADES loss, pretrain -> prune (scores, 20 epochs) -> " +
+      "fine-tune (lr 0.01)",
+    settings: {
+      threat: { norm: "linf", eps: 0.031 },
+      data: { name: "cifar10", augment: { crop: 4, flip: true } },
+      model: { name: "vgg16_bn" },
+      training: {
+        epochs: 100,
+        batchSize: 128,
+        optimizer: { name: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
+        schedule: { name: "cosine" },
+        objective: { name: "trades", beta: 6, steps: 10, stepSize: 0.0078, bnMode: "eval" },
+      },
+      pipeline: [
+        { stage: "train" },
+        { stage: "prune", method: "hydra", sparsity: 0.99, epochs: 20, lr: 0.1 },
+        { stage: "train", name: "finetune", lr: 0.01 },
+      ],
+      evaluation: {
+        attacks: [{ name: "pgd", steps: 50, stepSize: 0.0078, restarts: 1, loss: "ce" }],
+      },
+    },
+    notes: "HYDRA's pretraining also used 500k pseudo-labelled extra images on CIFAR-10 in some " +
+      "tables (--is-semisup); this preset trains on CIFAR-10 only.",
+  },
+  {
+    name: "hydra-lwm-cifar10",
+    source: "The least-weight-magnitude baseline of HYDRA (inspire-group/hydra): the same " +
+      "pipeline with one-shot layer-wise magnitude pruning instead of the score optimisation",
+    settings: {
+      threat: { norm: "linf", eps: 0.031 },
+      data: { name: "cifar10", augment: { crop: 4, flip: true } },
+      model: { name: "vgg16_bn" },
+      training: {
+        epochs: 100,
+        batchSize: 128,
+        optimizer: { name: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
+        schedule: { name: "cosine" },
+        objective: { name: "trades", beta: 6, steps: 10, stepSize: 0.0078, bnMode: "eval" },
+      },
+      pipeline: [
+        { stage: "train" },
+        { stage: "prune", method: "lwm", sparsity: 0.99 },
+        { stage: "train", name: "finetune", lr: 0.01 },
+      ],
+      evaluation: {
+        attacks: [{ name: "pgd", steps: 50, stepSize: 0.0078, restarts: 1, loss: "ce" }],
+      },
+    },
+  },
+  {
+    name: "open-lth-mnist-lenet",
+    source: "Frankle & Carbin 2019 as configured in facebookresearch/open_lth " +
+      "(models/mnist_lenet.py): LeNet-300-100, SGD lr 0.1, batch 128, 40 epochs, global " +
+      "magnitude pruning of 20% of the remaining weights per round, output layer dense",
+    settings: {
+      data: { name: "mnist" },
+      model: { name: "mlp" },
+      training: {
+        epochs: 40,
+        batchSize: 128,
+        optimizer: { name: "sgd", lr: 0.1, momentum: 0 },
+        schedule: { name: "constant" },
+        objective: { name: "clean" },
+      },
+      pipeline: [
+        { stage: "lottery", sparsity: 0.99, rate: 0.2, scope: "global", excludeOutput: true },
+      ],
+    },
+    notes: "open_lth initialises with Kaiming-normal; Topiary's default is PyTorch's " +
+      "Kaiming-uniform. Set a threat model for adversarial tickets.",
+  },
 ];
 
 /** Names of the presets. */

@@ -65,6 +65,11 @@ export interface TrainingRun {
   afterStep?: (next: Position) => void;
   /** Objective override (default: the config's training objective). */
   objective?: Objective;
+  /**
+   * Whether the eps and learning-rate warm-ups apply: training from scratch (default true).
+   * Fine-tuning a trained model (after load, prune) starts at the full eps and rate.
+   */
+  warmup?: boolean;
 }
 
 interface Saved {
@@ -130,7 +135,15 @@ export function runTraining(
     augment: { padding: cfg.data.augment.crop, flip: cfg.data.augment.flip },
   });
   const spe = loader.batchesPerEpoch;
-  const objective = r.objective ?? buildObjective(t.objective, cfg.threat, cfg.seed, spe);
+  const warm = r.warmup ?? true;
+  const objective = r.objective ??
+    buildObjective(
+      warm ? t.objective : { ...t.objective, epsWarmupEpochs: 0 },
+      cfg.threat,
+      cfg.seed,
+      spe,
+    );
+  const schedule = warm ? r.schedule : { ...r.schedule, warmupEpochs: 0 };
   const statePath = folder.statePath(r.label);
   const target = bundle(model, r.extra);
 
@@ -171,7 +184,7 @@ export function runTraining(
     fit({
       model,
       optimizer: r.optimizer,
-      schedule: buildSchedule(r.schedule, r.optimizerConfig.lr, r.epochs, spe),
+      schedule: buildSchedule(schedule, r.optimizerConfig.lr, r.epochs, spe),
       train: loader,
       epochs: r.epochs,
       objective,

@@ -15,15 +15,15 @@
 import {
   copyInto,
   type JsonValue,
+  keptCount,
   loadSafetensorsSync,
   noGrad,
   type Position,
   saveSafetensorsSync,
 } from "@topiary/core";
 import {
-  lotterySparsities,
+  lotteryKeptCounts,
   MaskSet,
-  perLayerSparsity,
   prunableLayers,
   type Scope,
   selectMasks,
@@ -63,7 +63,8 @@ export interface LotterySettings {
   /** Epochs of each round (default: training.epochs). */
   epochs: number | null;
   control: "none" | "reinit" | "random-mask";
-  evaluateRounds: boolean;
+  /** Evaluate every round's ticket: true (the config's evaluation) or n (its attacks on n test images). */
+  evaluateRounds: boolean | number;
 }
 
 const KEYS = [
@@ -110,7 +111,13 @@ function validate(raw: Raw, path: string): Record<string, unknown> {
       (x, p) => choice(x, p, ["none", "reinit", "random-mask"] as const),
       "none",
     ),
-    evaluateRounds: opt(raw, path, "evaluateRounds", bool, false),
+    evaluateRounds: opt(
+      raw,
+      path,
+      "evaluateRounds",
+      (x, p) => (typeof x === "number" ? int(x, p, 1) : bool(x, p)),
+      false as boolean | number,
+    ),
   };
   if (perLayerRates && s.scope !== "layerwise") {
     throw new ConfigError(keyOf(path, "perLayerRates"), "needs scope: layerwise");
@@ -148,13 +155,8 @@ function runLottery(ctx: StageContext): StageOutcome {
       }
     }
   }
-  const targets = s.perLayerRates
-    ? Array.from({ length: s.rounds! }, (_, i) => i + 1)
-    : (s.rounds !== null
-      ? Array.from({ length: s.rounds }, (_, i) =>
-        i + 1 === s.rounds ? s.sparsity : 1 - (1 - s.rate) ** (i + 1))
-      : lotterySparsities(s.sparsity, s.rate));
-  const rounds = targets.length;
+  const plan = keepPlan(s, layers.map((l) => [l.name, l.weight.size]));
+  const rounds = plan.length;
   const epochs = s.epochs ?? cfg.training.epochs;
   const rewindPath = `${folder.dir}/rewind-${stage.name}.safetensors`;
   const roundName = (r: number) => `${stage.name}-r${r}`;
@@ -208,17 +210,12 @@ function runLottery(ctx: StageContext): StageOutcome {
     } else {
       // Prune from the previous round's trained weights (already loaded), then rewind.
       const last = r === rounds;
-      const perLayer = s.perLayerRates
-        ? Object.fromEntries(
-          layers.map((l) => [l.name, perLayerSparsity(s.perLayerRates![l.name] ?? s.rate, r)]),
-        )
-        : undefined;
       const next = selectMasks(layers, {
-        sparsity: s.perLayerRates ? 0 : targets[r - 1],
+        sparsity: 0,
         scope: s.scope,
         criterion: "magnitude",
         within: masks,
-        perLayer,
+        keep: plan[r - 1],
       });
       layers.forEach((l, i) => masks.setMask(l.name, next[i]));
       if (!exists(rewindPath)) {
@@ -265,8 +262,11 @@ function runLottery(ctx: StageContext): StageOutcome {
       );
     }
     const rep = masks.report();
+    const evalCfg = typeof s.evaluateRounds === "number"
+      ? { ...cfg, evaluation: { ...cfg.evaluation, subset: s.evaluateRounds } }
+      : cfg;
     const ev = s.evaluateRounds
-      ? evaluateConfig(cfg, model, ctx.data.test, { quiet: true, label: name })
+      ? evaluateConfig(evalCfg, model, ctx.data.test, { quiet: true, label: name })
       : null;
     const record: RoundRecord = {
       round: r,
@@ -313,6 +313,43 @@ function runLottery(ctx: StageContext): StageOutcome {
       sparsity: report as never,
     },
   };
+}
+
+/**
+ * Kept counts per round, as open_lth prunes: each round removes floor(rate · remaining) of the
+ * remaining weights (globally, or per layer at its own rate); without per-layer rates the
+ * last round keeps exactly n − floor(sparsity · n).
+ */
+function keepPlan(
+  s: LotterySettings,
+  sizes: [string, number][],
+): (number | Record<string, number>)[] {
+  const total = sizes.reduce((a, [, n]) => a + n, 0);
+  const step = (kept: number, rate: number) => kept - Math.floor(rate * kept);
+  if (s.scope === "global") {
+    if (s.rounds === null) return lotteryKeptCounts(total, s.sparsity, s.rate);
+    const out: number[] = [];
+    let kept = total;
+    for (let r = 1; r <= s.rounds; r++) {
+      kept = r === s.rounds ? keptCount(total, s.sparsity) : step(kept, s.rate);
+      out.push(kept);
+    }
+    return out;
+  }
+  if (s.perLayerRates) {
+    const kept = Object.fromEntries(sizes);
+    return Array.from({ length: s.rounds! }, () => {
+      for (const [name] of sizes) kept[name] = step(kept[name], s.perLayerRates![name] ?? s.rate);
+      return { ...kept };
+    });
+  }
+  const per = sizes.map(([name, n]) => [name, lotteryKeptCounts(n, s.sparsity, s.rate)] as const);
+  const rounds = s.rounds ?? Math.max(...per.map(([, c]) => c.length));
+  return Array.from({ length: rounds }, (_, r) =>
+    Object.fromEntries(per.map(([name, c]) => [
+      name,
+      r === rounds - 1 ? c[c.length - 1] : c[Math.min(r, c.length - 1)],
+    ])));
 }
 
 /** The reinit control: fresh weights from an independent draw (seed + 1,000,003). */

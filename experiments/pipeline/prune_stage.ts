@@ -164,6 +164,7 @@ function runPrune(ctx: StageContext): StageOutcome {
       schedule,
       extra: scores,
       beforeStep: () => scores.refresh(),
+      warmup: false,
     });
     scores.refresh();
     scores.detach();

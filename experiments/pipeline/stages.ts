@@ -1,5 +1,5 @@
 /**
- * The built-in stage kinds, registered on import: `train`, `prune` and `lottery`. The pruning issues register
+ * The built-in stage kinds, registered on import: `train`, `prune`, `lottery` and `load`. The pruning issues register
  * theirs (prune, fine-tune, lottery rounds) the same way.
  * @module
  */
@@ -8,9 +8,11 @@ import { registerStage, stageDefinition, stageKinds } from "./stage.ts";
 import { trainStage } from "./train_stage.ts";
 import { pruneStage } from "./prune_stage.ts";
 import { lotteryStage } from "./lottery_stage.ts";
+import { loadStage } from "./load_stage.ts";
 
 registerStage(trainStage);
 registerStage(pruneStage);
 registerStage(lotteryStage);
+registerStage(loadStage);
 
 export { stageDefinition, stageKinds };

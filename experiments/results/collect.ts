@@ -130,7 +130,7 @@ export function openResults(path: string): DatabaseSync {
 
 /** The pruning method and sparsity of a run: its last prune stage, or dense. */
 export function methodOf(r: RunResult): { method: string; sparsity: number } {
-  const prunes = r.stages.filter((s) => s.kind === "prune" || s.kind === "lottery");
+  const prunes = r.stages.filter((s) => typeof s.summary.method === "string");
   if (prunes.length === 0) return { method: "dense", sparsity: 0 };
   const last = prunes[prunes.length - 1].summary;
   const sp = (last.sparsity as { sparsity?: number } | undefined)?.sparsity ?? 0;

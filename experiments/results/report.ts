@@ -97,12 +97,19 @@ function labels(groups: Map<string, RunRow[]>): Map<string, string> {
   const out = new Map<string, string>();
   for (const [name, ids] of byName) {
     const flat = ids.map((id) => leaves(JSON.parse(groups.get(id)![0].config_json)));
-    const keys = [...flat[0].keys()].filter((k) =>
-      k !== "seed" && !k.startsWith("seeds") && !k.startsWith("deviations") &&
-      flat.some((f) => f.get(k) !== flat[0].get(k))
+    // Informative keys: values that differ among the configs that have them, and the stage
+    // kinds where the pipelines differ.
+    const informative = (k: string) => {
+      const have = flat.filter((f) => f.has(k) && f.get(k) !== "null");
+      if (k.endsWith(".stage")) return have.length !== flat.length;
+      return have.some((f) => f.get(k) !== have[0].get(k));
+    };
+    const keys = [...new Set(flat.flatMap((f) => [...f.keys()]))].filter((k) =>
+      k !== "seed" && !k.startsWith("seeds") && !k.startsWith("deviations") && informative(k)
     );
     ids.forEach((id, i) => {
-      const parts = keys.map((k) => `${k.split(".").slice(-2).join(".")}=${flat[i].get(k)}`);
+      const parts = keys.filter((k) => flat[i].get(k) !== undefined && flat[i].get(k) !== "null")
+        .map((k) => `${k.split(".").slice(-2).join(".")}=${flat[i].get(k)}`);
       out.set(id, parts.length ? `${name} ${parts.join(" ").replaceAll('"', "")}` : name);
     });
   }

@@ -29,6 +29,7 @@ import type { ExperimentConfig } from "../config/schema.ts";
 import type { PruningState } from "../pipeline/stage.ts";
 import { buildModel } from "../pipeline/build.ts";
 import { evaluateConfig } from "../pipeline/_evaluate.ts";
+import { loadStageModel } from "../pipeline/_load.ts";
 import { stageDefinition } from "../pipeline/stages.ts";
 import { loadRunData } from "./data.ts";
 import { RunFolder } from "./folder.ts";
@@ -207,27 +208,6 @@ function exists(path: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** Loads a stage's saved model and, when the file holds masks, the pipeline's masks. */
-function loadStageModel(model: Classifier, path: string, pruning: PruningState): void {
-  const f = loadSafetensorsSync(path);
-  try {
-    const isMask = (k: string) => k.endsWith("_mask");
-    model.loadStateDict(new Map([...f.tensors].filter(([k]) => !isMask(k))));
-    const maskNames = new Set([...f.tensors.keys()].filter(isMask).map((k) => k.slice(0, -5)));
-    if (maskNames.size) {
-      pruning.masks?.dispose();
-      const layers = prunableLayers(model).filter((l) => maskNames.has(l.name));
-      if (layers.length !== maskNames.size) {
-        throw new Error(`${path}: masks for weights the model does not have`);
-      }
-      pruning.masks = new MaskSet(layers);
-      pruning.masks.loadStateDict(f.tensors);
-    }
-  } finally {
-    for (const t of f.tensors.values()) t.dispose();
   }
 }
 

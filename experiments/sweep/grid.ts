@@ -127,10 +127,34 @@ function parseSweep(doc: unknown, path: string): SweepSpec {
   };
 }
 
-function pointName(values: [string, unknown][]): string {
+function flat(v: unknown, path = "", out = new Map<string, string>()): Map<string, string> {
+  if (typeof v === "object" && v !== null) {
+    for (const [k, x] of Object.entries(v)) flat(x, path ? `${path}.${k}` : k, out);
+  } else out.set(path, String(v));
+  return out;
+}
+
+/**
+ * Short names of a grid key's values: scalars as themselves; lists and mappings by the leaves
+ * that differ between the values ("method=hydra,sparsity=0.99").
+ */
+function valueNames(values: unknown[]): string[] {
+  if (values.every((v) => typeof v !== "object" || v === null)) return values.map(String);
+  const flats = values.map((v) => flat(v));
+  const keys = [...new Set(flats.flatMap((f) => [...f.keys()]))].filter((k) =>
+    flats.some((f) => f.get(k) !== flats[0].get(k))
+  );
+  return flats.map((f) =>
+    keys.filter((k) => f.has(k)).map((k) => `${k.split(".").pop()}=${f.get(k)}`).join(",")
+  );
+}
+
+function pointName(values: [string, unknown][], names: Map<string, Map<unknown, string>>): string {
   if (values.length === 0) return "base";
-  return values.map(([k, v]) => `${k.split(".").slice(-2).join(".")}=${String(v)}`).join(",")
-    .replace(/[^A-Za-z0-9._=,-]/g, "_");
+  return values.map(([k, v]) => {
+    const n = names.get(k)!.get(v)!;
+    return typeof v === "object" && v !== null ? n : `${k.split(".").slice(-2).join(".")}=${n}`;
+  }).join(",").replace(/[^A-Za-z0-9._=,-]/g, "_");
 }
 
 /** Expands a sweep into its runs (configs resolved and checked; nothing written). */
@@ -141,6 +165,12 @@ export function expandSweep(spec: SweepSpec): SweepRun[] {
   }
   const runs: SweepRun[] = [];
   const names = new Set<string>();
+  const valueName = new Map(
+    spec.grid.map(([k, vs]) => {
+      const n = valueNames(vs);
+      return [k, new Map(vs.map((v, i) => [v, n[i]]))] as const;
+    }),
+  );
   for (const p of points) {
     const doc = deepMerge(spec.base, {}) as Raw;
     for (const [k, v] of Object.entries(spec.set)) setPath(doc, k, v);
@@ -148,7 +178,7 @@ export function expandSweep(spec: SweepSpec): SweepRun[] {
     doc.name = spec.name;
     doc.seeds = spec.seeds;
     delete doc.seed;
-    let point = pointName(p);
+    let point = pointName(p, valueName);
     if (names.has(point)) point = `${point}-${names.size}`;
     names.add(point);
     for (const seed of spec.seeds) {

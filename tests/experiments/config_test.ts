@@ -166,3 +166,17 @@ Deno.test("sweep: a grid expands into runs per point and seed, with checked conf
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("config: every preset resolves into a valid config", async () => {
+  const { listPresets } = await import("../../experiments/config/presets.ts");
+  for (const p of listPresets()) {
+    Deno.env.set("TOPIARY_CIFAR10_DIR", "/nonexistent"); // cifar10 presets need a folder name
+    try {
+      const c = resolveConfig({ name: "p", preset: p.name, threat: { eps: 0.1 } });
+      assertEquals(c.preset, p.name);
+      assert(c.pipeline.length >= 1);
+    } finally {
+      Deno.env.delete("TOPIARY_CIFAR10_DIR");
+    }
+  }
+});

@@ -1,5 +1,10 @@
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { gradualSparsity, lotterySparsities, perLayerSparsity } from "@topiary/pruning";
+import {
+  gradualSparsity,
+  lotteryKeptCounts,
+  lotterySparsities,
+  perLayerSparsity,
+} from "@topiary/pruning";
 import { assertThrowsMsg } from "../_harness.ts";
 
 Deno.test("lottery rounds: 20% of the remaining weights per round, the last exactly to target", () => {
@@ -23,4 +28,13 @@ Deno.test("gradual pruning (Zhu & Gupta): cubic ramp from s_i to s_f every Δt s
   assertEquals(gradualSparsity(155, o), gradualSparsity(150, o), "constant between pruning steps");
   assertEquals(gradualSparsity(200, o), 0.9);
   assertEquals(gradualSparsity(10_000, o), 0.9);
+});
+
+Deno.test("lottery kept counts: floor(rate * remaining) per round (open_lth), last exactly target", () => {
+  const c = lotteryKeptCounts(1000, 0.99, 0.2);
+  assertEquals(c.slice(0, 4), [800, 640, 512, 410]);
+  assertEquals(c[c.length - 1], 10);
+  assert(c[c.length - 2] > 10);
+  for (let i = 1; i < c.length - 1; i++) assertEquals(c[i], c[i - 1] - Math.floor(0.2 * c[i - 1]));
+  assertEquals(lotteryKeptCounts(10, 0.5, 0.2), [8, 7, 6, 5]);
 });
