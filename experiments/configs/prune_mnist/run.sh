@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The documented MNIST pruning experiment (docs/results/pruning_mnist.md), end to end and
+# resumable: run it again after an interruption and it continues where it stopped.
+#   bash experiments/configs/prune_mnist/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+here=experiments/configs/prune_mnist
+deno task exp run "$here/dense.yaml" --quiet
+deno task exp sweep "$here/pruned.yaml" --parallel 1 --quiet
+deno task exp run "$here/imp.yaml" --quiet
+deno task exp collect runs/prune-mnist-dense runs/prune-mnist runs/prune-mnist-imp \
+  --db runs/prune-mnist.sqlite
+deno task exp report --db runs/prune-mnist.sqlite --out runs/prune-mnist-report
