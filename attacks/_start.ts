@@ -13,6 +13,7 @@ import {
   noGrad,
   projectToBall,
   reshape,
+  sign,
   sqrt,
   square,
   sum,
@@ -70,6 +71,27 @@ export function uniformStart(
         x = add(x0, mul(n, scale));
       }
       projectToBall(norm, x, x0, eps);
+      return x;
+    })
+  );
+}
+
+/**
+ * A random corner of the Linf ball: x0 + eps · sign(u), u ~ U(-1, 1) per coordinate from
+ * "<name>-start:<restart>", clamped to [0, 1].
+ */
+export function vertexStart(
+  eps: number,
+  x0: Tensor,
+  ctx: AttackContext,
+  name: string,
+  restart: number,
+): Tensor {
+  return tidy(() =>
+    noGrad(() => {
+      const u = exampleUniform(x0.shape.slice(1), ctx, `${name}-start:${restart}`, x0, -1, 1);
+      const x = add(x0, mul(sign(u), eps));
+      projectToBall("linf", x, x0, eps);
       return x;
     })
   );

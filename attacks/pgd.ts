@@ -13,7 +13,7 @@ import {
   tidy,
 } from "@topiary/core";
 import { BestTracker, bindLoss, lossGrad, score } from "./_engine.ts";
-import { cleanStart, uniformStart } from "./_start.ts";
+import { cleanStart, uniformStart, vertexStart } from "./_start.ts";
 import {
   checkBatch,
   checkChoice,
@@ -42,6 +42,12 @@ export interface PgdOptions {
   /** Start from a random point of the ball (default true); else from x. */
   randomStart?: boolean;
   /**
+   * Where random starts are drawn (Linf only): "uniform" in the ball (default) or "vertex",
+   * x + eps · s with random signs s, a corner of the ball as the Square attack's
+   * initialisation uses (a diagnostic for gradient masking by input thresholds).
+   */
+  start?: "uniform" | "vertex";
+  /**
    * Evaluation mode (default true): every iterate is scored and each example keeps its worst
    * point (misclassified first, then highest loss); examples already misclassified (clean or
    * by an earlier restart) are not attacked again, as in AutoAttack. False: plain Madry PGD
@@ -66,6 +72,7 @@ export class Pgd implements Attack {
   readonly restarts: number;
   readonly loss: "ce" | "cw";
   readonly randomStart: boolean;
+  readonly startKind: "uniform" | "vertex";
   readonly keepBest: boolean;
 
   constructor(o: PgdOptions) {
@@ -76,8 +83,12 @@ export class Pgd implements Attack {
     this.restarts = checkInt(op, "restarts", o.restarts ?? 1, 1);
     this.loss = checkChoice(op, "loss", o.loss ?? "ce", ["ce", "cw"] as const);
     this.randomStart = o.randomStart ?? true;
+    this.startKind = checkChoice(op, "start", o.start ?? "uniform", ["uniform", "vertex"] as const);
+    if (this.startKind === "vertex" && this.threat.norm !== "linf") {
+      throw new Error(`pgd: start "vertex" needs the linf norm, got ${this.threat.norm}`);
+    }
     this.keepBest = o.keepBest ?? true;
-    this.name = `pgd-${this.loss}`;
+    this.name = this.startKind === "vertex" ? `pgd-${this.loss}-vertex` : `pgd-${this.loss}`;
   }
 
   /** Every setting that determines the result. */
@@ -91,6 +102,7 @@ export class Pgd implements Attack {
       restarts: this.restarts,
       loss: this.loss,
       randomStart: this.randomStart,
+      ...(this.startKind === "vertex" ? { start: "vertex" } : {}),
       keepBest: this.keepBest,
     };
   }
@@ -108,7 +120,10 @@ export class Pgd implements Attack {
 
   private start(x0: Tensor, ctx: AttackContext, restart: number): Tensor {
     const { norm, eps } = this.threat;
-    return this.randomStart ? uniformStart(norm, eps, x0, ctx, "pgd", restart) : cleanStart(x0);
+    if (!this.randomStart) return cleanStart(x0);
+    return this.startKind === "vertex"
+      ? vertexStart(eps, x0, ctx, "pgd-vertex", restart)
+      : uniformStart(norm, eps, x0, ctx, "pgd", restart);
   }
 
   /** Runs the steps in place on xAdv (a leaf the caller owns). */

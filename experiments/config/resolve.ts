@@ -238,6 +238,7 @@ function attack(v: unknown, path: string, eps: number): AttackConfig {
     "loss",
     "queries",
     "targets",
+    "start",
   ]);
   const name = choice(m.name, keyOf(path, "name"), ATTACKS);
   const steps = opt(m, path, "steps", (x, p) => int(x, p, 1), name === "pgd" ? 50 : 100);
@@ -255,6 +256,7 @@ function attack(v: unknown, path: string, eps: number): AttackConfig {
     loss: opt(m, path, "loss", (x, p) => choice(x, p, ["ce", "cw"] as const), "ce"),
     queries: opt(m, path, "queries", (x, p) => int(x, p, 1), 5000),
     targets: opt(m, path, "targets", (x, p) => int(x, p, 1, 9), 9),
+    start: opt(m, path, "start", (x, p) => choice(x, p, ["uniform", "vertex"] as const), "uniform"),
   };
 }
 

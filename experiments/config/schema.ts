@@ -126,6 +126,8 @@ export interface AttackConfig {
   loss: "ce" | "cw";
   queries: number;
   targets: number;
+  /** PGD's random start: uniform in the ball or a random vertex (Linf). */
+  start: "uniform" | "vertex";
 }
 
 /** Final evaluation. */

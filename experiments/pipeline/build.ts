@@ -157,6 +157,7 @@ export function buildAttack(a: AttackConfig, threat: ThreatModel): Attack {
         stepSize: a.stepSize ?? undefined,
         restarts: a.restarts,
         loss: a.loss,
+        start: a.start,
       });
     case "apgd-ce":
       return apgd({ threat, steps: a.steps, restarts: a.restarts, loss: "ce" });

@@ -56,14 +56,19 @@ export class RunFolder {
 
   /**
    * Creates the folder and writes the config, or checks that an existing folder holds the
-   * same config (a different one is an error naming the first differing key).
+   * same config (a different one is an error naming the first differing key). Keys the stored
+   * config lacks are settings added to the code since the run started; new keys default to
+   * the old behaviour, so they are accepted and the stored config is updated.
    */
   init(config: ExperimentConfig): void {
     Deno.mkdirSync(this.dir, { recursive: true });
     const text = JSON.stringify(config, null, 2) + "\n";
     if (exists(this.configPath)) {
       const old = this.readJson<ExperimentConfig>(this.configPath, "config");
-      const diff = firstDifference(old, config);
+      const diff = firstDifference(old, config, "", true);
+      if (diff === null && JSON.stringify(old) !== JSON.stringify(config)) {
+        this.writeJson(this.configPath, config, text);
+      }
       if (diff !== null) {
         throw new Error(
           `run folder ${this.dir} holds a different config (${diff}); use another folder or ` +
@@ -110,19 +115,33 @@ export function exists(path: string): boolean {
   }
 }
 
-/** The dotted path of the first difference between two JSON values, or null. */
-export function firstDifference(a: unknown, b: unknown, path = ""): string | null {
+/**
+ * The dotted path of the first difference between two JSON values, or null. With
+ * `allowAdded`, keys missing from `a` (added since `a` was written) are not differences.
+ */
+export function firstDifference(
+  a: unknown,
+  b: unknown,
+  path = "",
+  allowAdded = false,
+): string | null {
   if (JSON.stringify(a) === JSON.stringify(b)) return null;
-  if (typeof a === "object" && a && typeof b === "object" && b) {
+  if (allowAdded && a === undefined && path !== "") return null;
+  const sameShape = Array.isArray(a) === Array.isArray(b) &&
+    (!Array.isArray(a) || a.length === (b as unknown[]).length);
+  if (typeof a === "object" && a && typeof b === "object" && b && sameShape) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
     for (const k of keys) {
       const d = firstDifference(
         (a as Record<string, unknown>)[k],
         (b as Record<string, unknown>)[k],
         path ? `${path}.${k}` : k,
+        allowAdded,
       );
       if (d !== null) return d;
     }
+    // Every key matched (or was added): no difference.
+    return null;
   }
   return `${path || "the document"}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`;
 }

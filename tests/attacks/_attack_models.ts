@@ -79,6 +79,7 @@ export function allAttacks(norm: Norm, eps: number): Attack[] {
     apgdTargeted({ threat, steps: 10, targets: 3 }),
     square({ threat, queries: 40 }),
     new TradesAttack({ threat, steps: 3 }),
+    ...(norm === "linf" ? [pgd({ threat, steps: 5, start: "vertex" as const, restarts: 2 })] : []),
   ];
 }
 

@@ -126,6 +126,10 @@ opTest("bad threat models and settings give errors naming the setting", () => {
     [() => pgd({ threat: { norm: "linf", eps: NaN } }), /eps must be a finite number/],
     [() => pgd(undefined as never), /threat model must be \{ norm, eps \}/],
     [() => pgd({ threat: lin, steps: 0 }), /pgd: steps must be an integer >= 1, got 0/],
+    [
+      () => pgd({ threat: { norm: "l2", eps: 1 }, start: "vertex" }),
+      /start "vertex" needs the linf norm/,
+    ],
     [() => pgd({ threat: lin, steps: 2.5 }), /steps must be an integer >= 1, got 2.5/],
     [() => pgd({ threat: lin, restarts: 0 }), /pgd: restarts must be an integer >= 1/],
     [() => pgd({ threat: lin, stepSize: -1 }), /pgd: stepSize must be a finite number >= 0/],
@@ -270,3 +274,29 @@ opTest("attack iterations compute only the input gradient (no conv backward-weig
     throw new Error(`conv backward-weights ran ${weights} times (backward-data ${data})`);
   }
 });
+
+opTest(
+  "PGD's vertex start puts every coordinate at a corner of the Linf ball (or a [0, 1] bound)",
+  () => {
+    using net = tinyMlp();
+    const { x, y, ctx } = tinyBatch(5);
+    const eps = 0.1;
+    const a = pgd({
+      threat: { norm: "linf", eps },
+      steps: 1,
+      stepSize: 0,
+      start: "vertex",
+      keepBest: false,
+    });
+    const adv = tidy(() => a.run(net, x, y, ctx).toArray());
+    const x0 = x.toArray();
+    for (let i = 0; i < x0.length; i++) {
+      const d = Math.abs(adv[i] - x0[i]);
+      const atBound = adv[i] === 0 || adv[i] === 1;
+      if (!(Math.abs(d - eps) < 1e-6 || atBound)) {
+        throw new Error(`coordinate ${i}: moved ${d}, not eps and not at a bound`);
+      }
+    }
+    if (a.settings().start !== "vertex") throw new Error("the start is not recorded");
+  },
+);

@@ -83,3 +83,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test("run folders: a changed setting is refused; a setting added to the code is accepted", async () => {
+  const { RunFolder } = await import("../../experiments/run/folder.ts");
+  const { loadConfigFile } = await import("../../experiments/config/load.ts");
+  const dir = Deno.makeTempDirSync();
+  try {
+    const cfg = loadConfigFile(TINY, 0);
+    const f = new RunFolder(dir);
+    f.init(cfg);
+    // As if written by an older version without evaluation.attacks[i].start.
+    const old = JSON.parse(Deno.readTextFileSync(f.configPath));
+    for (const a of old.evaluation.attacks) delete a.start;
+    Deno.writeTextFileSync(f.configPath, JSON.stringify(old));
+    f.init(cfg);
+    assertEquals(JSON.parse(Deno.readTextFileSync(f.configPath)), JSON.parse(JSON.stringify(cfg)));
+    const changed = { ...cfg, training: { ...cfg.training, epochs: 99 } };
+    let msg = "";
+    try {
+      f.init(changed);
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    assert(/holds a different config \(training\.epochs: 2 vs 99\)/.test(msg), msg);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
