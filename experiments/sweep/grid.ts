@@ -157,7 +157,10 @@ function pointName(values: [string, unknown][], names: Map<string, Map<unknown, 
   }).join(",").replace(/[^A-Za-z0-9._=,-]/g, "_");
 }
 
-/** Expands a sweep into its runs (configs resolved and checked; nothing written). */
+/**
+ * Expands a sweep into its runs (configs resolved and checked; nothing written), seed-major:
+ * all grid points for the first seed, then for the next.
+ */
 export function expandSweep(spec: SweepSpec): SweepRun[] {
   let points: [string, unknown][][] = [[]];
   for (const [k, vs] of spec.grid) {
@@ -201,7 +204,10 @@ export function expandSweep(spec: SweepSpec): SweepRun[] {
       });
     }
   }
-  return runs;
+  // Seed-major order: every grid point of the first seed runs first, so a sweep stopped early
+  // has a complete picture for one seed rather than all seeds of a few points.
+  const bySeed = spec.seeds.flatMap((seed) => runs.filter((r) => r.seed === seed));
+  return bySeed.map((r, index) => ({ ...r, index }));
 }
 
 /** Creates every run folder with its config (existing folders must hold the same config). */

@@ -151,8 +151,12 @@ Deno.test("sweep: a grid expands into runs per point and seed, with checked conf
     assertEquals(runs.length, 8);
     assertEquals(new Set(runs.map((r) => r.dir)).size, 8);
     assertEquals(runs[0].values, { "training.objective.name": "pgd", "model.name": "small_cnn" });
+    // Seed-major: the four grid points of seed 0, then those of seed 1.
+    assertEquals(runs.map((r) => r.seed), [0, 0, 0, 0, 1, 1, 1, 1]);
+    assertEquals(runs[3].config.model.name, "lenet5");
     assertEquals(runs[7].config.model.name, "lenet5");
     assertEquals(runs[7].config.seed, 1);
+    assertEquals(runs.map((r) => r.index), [0, 1, 2, 3, 4, 5, 6, 7]);
     assert(runs.every((r) => r.config.evaluation.subset === 1000 && r.config.name === "g"));
     Deno.writeTextFileSync(
       `${dir}/bad.yaml`,
