@@ -270,6 +270,41 @@ export async function writeReport(
         svg: await renderSvg(curvesSpec(curves)),
       });
     } else notes.push("No training curves: the runs have no train stage.");
+    // Lottery tickets: the evaluation of every round's ticket (mean over seeds per round).
+    const lq = db.prepare(
+      "SELECT r.config_id, s.summary_json FROM stages s JOIN runs r USING (run_id) " +
+        "WHERE s.kind = 'lottery' ORDER BY r.config_id, r.seed",
+    ).all() as { config_id: string; summary_json: string }[];
+    const rounds = new Map<string, number[]>();
+    for (const row of lq) {
+      if (!s.labelOf.has(row.config_id)) continue;
+      const sum = JSON.parse(row.summary_json) as {
+        rounds: {
+          round: number;
+          sparsity: number;
+          evaluation: { cleanAccuracy: number; robustAccuracy: number } | null;
+        }[];
+      };
+      for (const r of sum.rounds) {
+        if (!r.evaluation) continue;
+        for (const metric of ["clean", "robust"] as const) {
+          const key = JSON.stringify([s.labelOf.get(row.config_id), r.round, r.sparsity, metric]);
+          const v = metric === "clean" ? r.evaluation.cleanAccuracy : r.evaluation.robustAccuracy;
+          rounds.set(key, [...(rounds.get(key) ?? []), 100 * v]);
+        }
+      }
+    }
+    if (rounds.size) {
+      const pts: SparsityPoint[] = [...rounds].map(([k, vs]) => {
+        const [label, , sparsity, metric] = JSON.parse(k);
+        return { method: label, sparsity: 100 * sparsity, metric, value: meanStd(vs).mean };
+      });
+      figures.push({
+        id: "lottery",
+        title: "Lottery tickets: every round's ticket (its evaluation subset; mean over seeds)",
+        svg: await renderSvg(sparsitySpec(pts)),
+      });
+    }
     const layers = db.prepare(
       "SELECT r.config_id, s.layer, SUM(s.kept) AS kept, SUM(s.total) AS total FROM sparsity s " +
         "JOIN runs r USING (run_id) GROUP BY r.config_id, s.layer ORDER BY r.config_id, s.layer",

@@ -12,6 +12,8 @@ import { loadSafetensorsSync } from "@topiary/core";
 import { readYamlFile } from "../../experiments/config/load.ts";
 import { resolveConfig } from "../../experiments/config/resolve.ts";
 import { runExperiment } from "../../experiments/run/run.ts";
+import { collect } from "../../experiments/results/collect.ts";
+import { writeReport } from "../../experiments/results/report.ts";
 
 const TINY = new URL("./fixtures/tiny.yaml", import.meta.url).pathname;
 const CLI = new URL("../../experiments/cli.ts", import.meta.url).pathname;
@@ -119,6 +121,11 @@ Deno.test({
         rm.measurements.layers.map((l) => l.nonzero),
         r.measurements.layers.map((l) => l.nonzero),
       );
+      // The report plots every round's ticket.
+      const db = join(root, "results.sqlite");
+      collect([dirA], db);
+      const rep = await writeReport(db, join(root, "report"));
+      assert(Deno.readTextFileSync(rep.html).includes('<figure id="fig-lottery">'));
     } finally {
       Deno.removeSync(root, { recursive: true });
     }
