@@ -119,7 +119,8 @@ export async function runExperiment(
     const stages: StageRecord[] = [];
     const timings: RunResult["timings"] = { stages: {}, evaluation: 0 };
     for (const [index, stage] of cfg.pipeline.entries()) {
-      if (stage.kind === "prune" && !pruning.denseWeights) {
+      const prunes = stage.kind === "prune" || (stage.kind === "train" && !!stage.settings.gradual);
+      if (prunes && !pruning.denseWeights) {
         // The weights before the first pruning stage: the "dense" side of the histograms.
         pruning.denseWeights = new Map(
           prunableLayers(model).map((l) => [l.name, l.weight.toArray() as Float32Array]),
