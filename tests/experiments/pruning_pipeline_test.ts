@@ -74,6 +74,26 @@ Deno.test({
           assertEquals(s.history.length, 1, "one epoch of score optimisation, validated");
         }
       }
+      // A load stage restores weights and masks from another run's stage file ({seed} in the
+      // path); a fine-tune on top keeps the loaded masks.
+      Deno.copyFileSync(
+        join(root, "lwm", "model-prune.safetensors"),
+        join(root, "seed-0.safetensors"),
+      );
+      const loaded = await runExperiment(
+        config([
+          { stage: "load", path: join(root, "seed-{seed}.safetensors") },
+          { stage: "train", name: "finetune", epochs: 1, lr: 0.001 },
+        ]),
+        join(root, "loaded"),
+        { quiet: true },
+      );
+      const ls = loaded.stages[0].summary as { masked: boolean; sha256: string };
+      assertEquals(ls.masked, true);
+      assertEquals(ls.sha256.length, 64);
+      for (const l of loaded.measurements.layers) {
+        assertEquals(l.nonzero, l.total - Math.floor(0.9 * l.total + 1e-9), l.name);
+      }
       // Gradual pruning while training: cubic schedule to 80% over 5 prunings every 4 steps.
       const g = await runExperiment(
         config([{
@@ -96,7 +116,7 @@ Deno.test({
         "pruned weights are zero at the end",
       );
       const db = join(root, "results.sqlite");
-      assertEquals(collect([root], db).inserted, 3);
+      assertEquals(collect([root], db).inserted, 4);
       const rep = await writeReport(db, join(root, "report"));
       const html = Deno.readTextFileSync(rep.html);
       for (const id of ["accuracy", "curves", "sparsity", "layers", "histograms"]) {
