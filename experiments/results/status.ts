@@ -52,9 +52,14 @@ function describe(dir: string): FolderState {
       };
     }
     const m = readMetrics(f.metricsPath);
-    const last = m.length ? m[m.length - 1].step : 0;
-    const done = [...Deno.readDirSync(dir)].filter((e) => /^done-.*\.json$/.test(e.name)).length;
-    return { dir, state, detail: `${done} stage(s) done; metrics up to step ${last}` };
+    const files = [...Deno.readDirSync(dir)].map((e) => e.name);
+    const done = files.filter((n) => /^done-.*\.json$/.test(n)).length;
+    if (m.length === 0 && done === 0 && !files.some((n) => n.startsWith("state-"))) {
+      return { dir, state, detail: "not started" };
+    }
+    const last = m.length ? m[m.length - 1] : null;
+    const where = last ? `; last metrics: ${last.stage ?? "train"} step ${last.step}` : "";
+    return { dir, state, detail: `${done} stage(s) done${where}` };
   } catch (e) {
     return { dir, state, detail: `unreadable: ${(e as Error).message}` };
   }
