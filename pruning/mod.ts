@@ -5,7 +5,12 @@
  * @module
  */
 
-export { type PrunableLayer, prunableLayers, type PrunableOptions } from "./prunable.ts";
+export {
+  type PrunableLayer,
+  prunableLayers,
+  type PrunableOptions,
+  weightSnapshot,
+} from "./prunable.ts";
 export { fromHost, type LayerSparsity, MaskSet, type Scope, type SparsityReport } from "./masks.ts";
 export { type Criterion, prune, selectMasks, type SelectOptions } from "./select.ts";
 export { type ScoreOptions, ScoreSet, straightThrough } from "./scores.ts";

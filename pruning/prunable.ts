@@ -65,3 +65,8 @@ export function prunableLayers(model: Module, o: PrunableOptions = {}): Prunable
   }
   return out;
 }
+
+/** Host copies of the layers' weights by name (e.g. the dense side of weight histograms). */
+export function weightSnapshot(layers: readonly PrunableLayer[]): Map<string, Float32Array> {
+  return new Map(layers.map((l) => [l.name, l.weight.toArray() as Float32Array]));
+}

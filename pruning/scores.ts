@@ -34,7 +34,8 @@ export function straightThrough(x: Tensor, value: Tensor): Tensor {
   if (x.shape.join(",") !== value.shape.join(",")) {
     throw new Error(`straightThrough: shapes [${x.shape}] and [${value.shape}] differ`);
   }
-  const y = noGrad(() => clone(value));
+  // A view of `value` (no copy: masks are replaced, never written in place).
+  const y = detach(value);
   return record(y, "straight_through", [x], [], (gy) => [gy]);
 }
 
@@ -57,7 +58,7 @@ export class ScoreSet {
   readonly sparsity: number;
   readonly scope: Scope;
   /** Scores by weight name: leaves that require gradients (give them to the optimizer). */
-  readonly scores = new Map<string, Tensor>();
+  readonly scores: Map<string, Tensor> = new Map();
   private readonly masks = new Map<string, Tensor>();
   private attached = false;
 
@@ -93,12 +94,13 @@ export class ScoreSet {
   refresh(): void {
     const layers = this.layers;
     const next = tidy(() => {
-      const abs = layers.map((l) => noGrad(() => absOf(this.scores.get(l.name)!)));
+      // topkMasks ranks by |score|.
+      const s = layers.map((l) => this.scores.get(l.name)!);
       if (this.scope === "global") {
         const total = layers.reduce((n, l) => n + l.weight.size, 0);
-        return topkMasks(abs, keptCount(total, this.sparsity));
+        return topkMasks(s, keptCount(total, this.sparsity));
       }
-      return layers.map((l, i) => topkMasks([abs[i]], keptCount(l.weight.size, this.sparsity))[0]);
+      return layers.map((l, i) => topkMasks([s[i]], keptCount(l.weight.size, this.sparsity))[0]);
     });
     layers.forEach((l, i) => {
       this.masks.get(l.name)?.dispose();
@@ -168,8 +170,4 @@ export class ScoreSet {
     this.scores.clear();
     this.masks.clear();
   }
-}
-
-function absOf(t: Tensor): Tensor {
-  return abs(t);
 }

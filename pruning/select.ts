@@ -73,11 +73,13 @@ export function selectMasks(layers: readonly PrunableLayer[], o: SelectOptions):
     throw new Error("per-layer sparsities need the layerwise scope");
   }
   const s = layers.map((l, i) => scores(l, i, o));
+  // Kept counts of the current masks, counted once (iterative pruning only shrinks them).
+  const have = o.within ? new Map(o.within.report().layers.map((l) => [l.name, l.kept])) : null;
   try {
     if (o.scope === "global") {
       const total = layers.reduce((n, l) => n + l.weight.size, 0);
       const keep = typeof o.keep === "number" ? o.keep : keptCount(total, o.sparsity);
-      checkWithin(layers, o, keep, "all prunable layers");
+      checkWithin(layers, have, o.sparsity, keep, "all prunable layers");
       return topkMasks(s, keep, { useAbs: false });
     }
     return layers.map((l, i) => {
@@ -85,7 +87,7 @@ export function selectMasks(layers: readonly PrunableLayer[], o: SelectOptions):
       checkSparsity(sp, `sparsity of ${l.name}`);
       const given = typeof o.keep === "object" ? o.keep[l.name] : undefined;
       const keep = given ?? keptCount(l.weight.size, sp);
-      checkWithin([l], o, keep, l.name);
+      checkWithin([l], have, sp, keep, l.name);
       return topkMasks([s[i]], keep, { useAbs: false })[0];
     });
   } finally {
@@ -96,18 +98,17 @@ export function selectMasks(layers: readonly PrunableLayer[], o: SelectOptions):
 /** Iterative pruning never revives a pruned weight: the target must keep at most the current. */
 function checkWithin(
   layers: readonly PrunableLayer[],
-  o: SelectOptions,
+  have: Map<string, number> | null,
+  sparsity: number,
   keep: number,
   what: string,
 ) {
-  if (!o.within) return;
-  const report = o.within.report();
-  const have = report.layers.filter((l) => layers.some((x) => x.name === l.name))
-    .reduce((n, l) => n + l.kept, 0);
-  if (keep > have) {
+  if (!have) return;
+  const left = layers.reduce((n, l) => n + (have.get(l.name) ?? 0), 0);
+  if (keep > left) {
     throw new Error(
-      `cannot prune ${what} to sparsity ${o.sparsity}: that keeps ${keep} weights but only ` +
-        `${have} are left (masks only shrink)`,
+      `cannot prune ${what} to sparsity ${sparsity}: that keeps ${keep} weights but only ` +
+        `${left} are left (masks only shrink)`,
     );
   }
 }

@@ -140,3 +140,20 @@ export function getPath(root: unknown, path: string): unknown {
   }
   return at;
 }
+
+/**
+ * Leaves of a JSON value by dotted path. Lists are entered (indices as keys) or, with
+ * `listsAsLeaves`, kept whole; `format` renders a leaf (default JSON).
+ */
+export function flattenJson(
+  v: unknown,
+  o: { listsAsLeaves?: boolean; format?: (x: unknown) => string } = {},
+  path = "",
+  out = new Map<string, string>(),
+): Map<string, string> {
+  const enter = typeof v === "object" && v !== null && !(o.listsAsLeaves && Array.isArray(v));
+  if (enter) {
+    for (const [k, x] of Object.entries(v)) flattenJson(x, o, path ? `${path}.${k}` : k, out);
+  } else out.set(path, (o.format ?? JSON.stringify)(v));
+  return out;
+}

@@ -18,6 +18,30 @@ export interface Preset {
   notes?: string;
 }
 
+/** HYDRA's CIFAR-10 setting (configs.yml, get_compact_net_adv_train.sh) around a prune stage. */
+function hydraCifar10(prune: Raw): Raw {
+  return {
+    threat: { norm: "linf", eps: 0.031 },
+    data: { name: "cifar10", augment: { crop: 4, flip: true } },
+    model: { name: "vgg16_bn" },
+    training: {
+      epochs: 100,
+      batchSize: 128,
+      optimizer: { name: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
+      schedule: { name: "cosine" },
+      objective: { name: "trades", beta: 6, steps: 10, stepSize: 0.0078, bnMode: "eval" },
+    },
+    pipeline: [
+      { stage: "train" },
+      prune,
+      { stage: "train", name: "finetune", lr: 0.01 },
+    ],
+    evaluation: {
+      attacks: [{ name: "pgd", steps: 50, stepSize: 0.0078, restarts: 1, loss: "ce" }],
+    },
+  };
+}
+
 const PRESETS: Preset[] = [
   {
     name: "madry-mnist",
@@ -101,26 +125,13 @@ const PRESETS: Preset[] = [
       "(inspire-group/hydra: configs/configs.yml, get_compact_net_adv_train.sh): VGG16-BN, " +
       "adversarial training with the TRADES loss, pretrain -> prune (scores, 20 epochs) -> " +
       "fine-tune (lr 0.01)",
-    settings: {
-      threat: { norm: "linf", eps: 0.031 },
-      data: { name: "cifar10", augment: { crop: 4, flip: true } },
-      model: { name: "vgg16_bn" },
-      training: {
-        epochs: 100,
-        batchSize: 128,
-        optimizer: { name: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
-        schedule: { name: "cosine" },
-        objective: { name: "trades", beta: 6, steps: 10, stepSize: 0.0078, bnMode: "eval" },
-      },
-      pipeline: [
-        { stage: "train" },
-        { stage: "prune", method: "hydra", sparsity: 0.99, epochs: 20, lr: 0.1 },
-        { stage: "train", name: "finetune", lr: 0.01 },
-      ],
-      evaluation: {
-        attacks: [{ name: "pgd", steps: 50, stepSize: 0.0078, restarts: 1, loss: "ce" }],
-      },
-    },
+    settings: hydraCifar10({
+      stage: "prune",
+      method: "hydra",
+      sparsity: 0.99,
+      epochs: 20,
+      lr: 0.1,
+    }),
     notes: "HYDRA's pretraining also used 500k pseudo-labelled extra images on CIFAR-10 in some " +
       "tables (--is-semisup); this preset trains on CIFAR-10 only.",
   },
@@ -128,26 +139,7 @@ const PRESETS: Preset[] = [
     name: "hydra-lwm-cifar10",
     source: "The least-weight-magnitude baseline of HYDRA (inspire-group/hydra): the same " +
       "pipeline with one-shot layer-wise magnitude pruning instead of the score optimisation",
-    settings: {
-      threat: { norm: "linf", eps: 0.031 },
-      data: { name: "cifar10", augment: { crop: 4, flip: true } },
-      model: { name: "vgg16_bn" },
-      training: {
-        epochs: 100,
-        batchSize: 128,
-        optimizer: { name: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
-        schedule: { name: "cosine" },
-        objective: { name: "trades", beta: 6, steps: 10, stepSize: 0.0078, bnMode: "eval" },
-      },
-      pipeline: [
-        { stage: "train" },
-        { stage: "prune", method: "lwm", sparsity: 0.99 },
-        { stage: "train", name: "finetune", lr: 0.01 },
-      ],
-      evaluation: {
-        attacks: [{ name: "pgd", steps: 50, stepSize: 0.0078, restarts: 1, loss: "ce" }],
-      },
-    },
+    settings: hydraCifar10({ stage: "prune", method: "lwm", sparsity: 0.99 }),
   },
   {
     name: "open-lth-mnist-lenet",

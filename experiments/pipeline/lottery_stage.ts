@@ -16,7 +16,6 @@ import {
   copyInto,
   type JsonValue,
   keptCount,
-  loadSafetensorsSync,
   noGrad,
   type Position,
   saveSafetensorsSync,
@@ -27,6 +26,7 @@ import {
   prunableLayers,
   type Scope,
   selectMasks,
+  weightSnapshot,
 } from "@topiary/pruning";
 import {
   bool,
@@ -42,6 +42,7 @@ import {
 import { exists } from "../run/folder.ts";
 import { buildModel, buildOptimizer } from "./build.ts";
 import { evaluateConfig } from "./_evaluate.ts";
+import { loadModelFile } from "./_load.ts";
 import { runTraining } from "./_train_loop.ts";
 import type { StageContext, StageDefinition, StageOutcome } from "./stage.ts";
 
@@ -175,16 +176,8 @@ function runLottery(ctx: StageContext): StageOutcome {
       beforeRename: (p) => ctx.hooks.beforeRename(p),
     });
   };
-  const loadInto = (path: string, withMasks: boolean) => {
-    const f = loadSafetensorsSync(path);
-    try {
-      const isMask = (k: string) => k.endsWith("_mask");
-      model.loadStateDict(new Map([...f.tensors].filter(([k]) => !isMask(k))));
-      if (withMasks) masks.loadStateDict(f.tensors);
-    } finally {
-      for (const t of f.tensors.values()) t.dispose();
-    }
-  };
+  const loadInto = (path: string, withMasks: boolean) =>
+    loadModelFile(model, path, withMasks ? () => masks : undefined);
 
   for (let r = 0; r <= rounds; r++) {
     const name = roundName(r);
@@ -196,9 +189,7 @@ function runLottery(ctx: StageContext): StageOutcome {
       );
       loadInto(folder.modelPath(name), true);
       if (r === 0 && !ctx.pruning.denseWeights) {
-        ctx.pruning.denseWeights = new Map(
-          layers.map((l) => [l.name, l.weight.toArray() as Float32Array]),
-        );
+        ctx.pruning.denseWeights = weightSnapshot(layers);
       }
       records.push(rec.record);
       seconds += rec.seconds;
@@ -257,9 +248,7 @@ function runLottery(ctx: StageContext): StageOutcome {
       );
     }
     if (r === 0 && !ctx.pruning.denseWeights) {
-      ctx.pruning.denseWeights = new Map(
-        layers.map((l) => [l.name, l.weight.toArray() as Float32Array]),
-      );
+      ctx.pruning.denseWeights = weightSnapshot(layers);
     }
     const rep = masks.report();
     const evalCfg = typeof s.evaluateRounds === "number"

@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
 import { DatabaseSync } from "node:sqlite";
+import { exists } from "../run/folder.ts";
 import { RESULT_FORMAT, type RunResult } from "../run/run.ts";
 
 /** Version of the tables below; a database of another version is refused. */
@@ -219,15 +220,6 @@ export function collect(roots: string[], dbPath: string): CollectSummary {
     db.close();
   }
   return summary;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function insertRun(db: DatabaseSync, runId: string, r: RunResult, dir: string, digest: string) {

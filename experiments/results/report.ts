@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { writeFileAtomicSync } from "@topiary/core";
+import { flattenJson } from "../config/_check.ts";
 import {
   type AccuracyRow,
   accuracySpec,
@@ -73,18 +74,14 @@ export function meanStd(xs: number[]): { mean: number; std: number } {
   return { mean, std: Math.sqrt(v) };
 }
 
-function leaves(v: unknown, path = "", out = new Map<string, string>()) {
-  if (path === "pipeline" && Array.isArray(v)) {
-    // Stages by name: "prune.method", not "pipeline.1.settings.method".
-    for (const s of v as { kind: string; name: string; settings: unknown }[]) {
-      out.set(`${s.name}.stage`, JSON.stringify(s.kind));
-      leaves(s.settings, s.name, out);
-    }
-    return out;
+/** Leaves of a config by dotted path, stages by name ("prune.method"), lists kept whole. */
+function leaves(config: Record<string, unknown>): Map<string, string> {
+  const { pipeline, ...rest } = config;
+  const out = flattenJson(rest, { listsAsLeaves: true });
+  for (const s of pipeline as { kind: string; name: string; settings: unknown }[]) {
+    out.set(`${s.name}.stage`, JSON.stringify(s.kind));
+    flattenJson(s.settings, { listsAsLeaves: true }, s.name, out);
   }
-  if (typeof v === "object" && v !== null && !Array.isArray(v)) {
-    for (const [k, x] of Object.entries(v)) leaves(x, path ? `${path}.${k}` : k, out);
-  } else out.set(path, JSON.stringify(v));
   return out;
 }
 

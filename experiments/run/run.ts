@@ -10,20 +10,18 @@
 import { collectProvenance, type Provenance, type RobustnessRecord } from "@topiary/attacks";
 import { availableBackends, getBackend } from "@topiary/ffi";
 import {
-  type Classifier,
   getDefaultBackend,
   type JsonValue,
-  loadSafetensorsSync,
   saveSafetensorsSync,
   setDefaultBackend,
 } from "@topiary/core";
 import {
   type Histogram,
-  MaskSet,
   measureModel,
   type ModelMeasure,
   prunableLayers,
   weightHistograms,
+  weightSnapshot,
 } from "@topiary/pruning";
 import type { ExperimentConfig } from "../config/schema.ts";
 import type { PruningState } from "../pipeline/stage.ts";
@@ -32,7 +30,7 @@ import { evaluateConfig } from "../pipeline/_evaluate.ts";
 import { loadStageModel } from "../pipeline/_load.ts";
 import { stageDefinition } from "../pipeline/stages.ts";
 import { loadRunData } from "./data.ts";
-import { RunFolder } from "./folder.ts";
+import { exists, RunFolder } from "./folder.ts";
 import { hooksFromEnv, type RunHooks } from "./hooks.ts";
 
 /** The result record format. */
@@ -122,9 +120,7 @@ export async function runExperiment(
       const prunes = stage.kind === "prune" || (stage.kind === "train" && !!stage.settings.gradual);
       if (prunes && !pruning.denseWeights) {
         // The weights before the first pruning stage: the "dense" side of the histograms.
-        pruning.denseWeights = new Map(
-          prunableLayers(model).map((l) => [l.name, l.weight.toArray() as Float32Array]),
-        );
+        pruning.denseWeights = weightSnapshot(prunableLayers(model));
       }
       const done = folder.donePath(stage.name);
       if (exists(done)) {
@@ -132,9 +128,7 @@ export async function runExperiment(
         if (stage.kind === "lottery" && !pruning.denseWeights) {
           // A finished lottery stage: the dense weights are those of its round 0.
           loadStageModel(model, folder.modelPath(`${stage.name}-r0`), pruning);
-          pruning.denseWeights = new Map(
-            prunableLayers(model).map((l) => [l.name, l.weight.toArray() as Float32Array]),
-          );
+          pruning.denseWeights = weightSnapshot(prunableLayers(model));
         }
         loadStageModel(model, folder.modelPath(stage.name), pruning);
         stages.push(m.stage);
@@ -200,15 +194,6 @@ export async function runExperiment(
   } finally {
     pruning.masks?.dispose();
     model.dispose();
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -11,6 +11,7 @@ import {
   choice,
   ConfigError,
   deepMerge,
+  flattenJson,
   int,
   isMapping,
   keyOf,
@@ -127,20 +128,13 @@ function parseSweep(doc: unknown, path: string): SweepSpec {
   };
 }
 
-function flat(v: unknown, path = "", out = new Map<string, string>()): Map<string, string> {
-  if (typeof v === "object" && v !== null) {
-    for (const [k, x] of Object.entries(v)) flat(x, path ? `${path}.${k}` : k, out);
-  } else out.set(path, String(v));
-  return out;
-}
-
 /**
  * Short names of a grid key's values: scalars as themselves; lists and mappings by the leaves
  * that differ between the values ("method=hydra,sparsity=0.99").
  */
 function valueNames(values: unknown[]): string[] {
   if (values.every((v) => typeof v !== "object" || v === null)) return values.map(String);
-  const flats = values.map((v) => flat(v));
+  const flats = values.map((v) => flattenJson(v, { format: String }));
   const keys = [...new Set(flats.flatMap((f) => [...f.keys()]))].filter((k) =>
     flats.some((f) => f.get(k) !== flats[0].get(k))
   );
