@@ -6,6 +6,7 @@
 export { checkDType, type DType, DTYPE_BYTES } from "./dtype.ts";
 export { leakStats, Storage } from "./storage.ts";
 export {
+  backendOfDevice,
   checkShape,
   contiguousStrides,
   fmtShape,

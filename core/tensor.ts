@@ -73,13 +73,21 @@ let defaultBackend: Backend | null = null;
 /** The backend new tensors use by default: `TOPIARY_DEVICE` (cpu | cuda), else cpu. */
 export function getDefaultBackend(): Backend {
   if (!defaultBackend) {
-    const dev = Deno.env.get("TOPIARY_DEVICE") ?? "cpu";
-    if (dev !== "cpu" && dev !== "cuda") {
-      throw new Error(`TOPIARY_DEVICE must be "cpu" or "cuda", got "${dev}"`);
-    }
-    defaultBackend = getBackend(dev);
+    defaultBackend = backendOfDevice(Deno.env.get("TOPIARY_DEVICE") || "cpu", "TOPIARY_DEVICE");
   }
   return defaultBackend;
+}
+
+/** The backend of a device name ("cpu" or "cuda"), or an error naming `op` and the cause. */
+export function backendOfDevice(device: string, op = "device"): Backend {
+  if (device !== "cpu" && device !== "cuda") {
+    throw new Error(`${op}: device must be "cpu" or "cuda", got "${device}"`);
+  }
+  try {
+    return getBackend(device);
+  } catch (e) {
+    throw new Error(`${op}: device "${device}" is not available: ${(e as Error).message}`);
+  }
 }
 
 /** Chooses the backend new tensors use by default. */
@@ -293,6 +301,18 @@ export class Tensor {
       tmp.release();
     }
     return out;
+  }
+
+  /**
+   * This tensor on another device (`"cpu"`, `"cuda"` or a backend): a plain copy through host
+   * memory, or on the same device a new handle on the same storage. Autograd does not follow
+   * the move (the result is a leaf).
+   */
+  to(device: string | Backend): Tensor {
+    this.assertAlive("to");
+    const target = typeof device === "string" ? backendOfDevice(device, "to") : device;
+    if (target === this.backend) return Tensor.view(this, this.shape, this.strides, this.offset);
+    return Tensor.fromHost(this.toArray(), this.shape, this.dtype, target);
   }
 
   /** The single element of a one-element tensor. */

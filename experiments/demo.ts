@@ -13,7 +13,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { getDefaultBackend } from "@topiary/core";
+import { backendOfDevice, getDefaultBackend, setDefaultBackend } from "@topiary/core";
 import { loadConfigFile, readYamlFile } from "./config/load.ts";
 import { resolveConfig } from "./config/resolve.ts";
 import { collect } from "./results/collect.ts";
@@ -25,6 +25,7 @@ const { values: a } = parseArgs({
   options: {
     out: { type: "string", default: join("runs", "demo") },
     quiet: { type: "boolean", default: false },
+    device: { type: "string" },
   },
 });
 const configPath = new URL("./configs/demo.yaml", import.meta.url).pathname;
@@ -32,6 +33,11 @@ const out = a.out!;
 
 try {
   const cfg = loadConfigFile(configPath);
+  if (a.device) {
+    // --device overrides the config's device (and TOPIARY_DEVICE).
+    setDefaultBackend(backendOfDevice(a.device, "--device"));
+    cfg.device = a.device as typeof cfg.device;
+  }
   const b = getDefaultBackend();
   const t = cfg.training, o = t.objective;
   console.log(
@@ -44,7 +50,7 @@ try {
           .join(", ")
       }`,
   );
-  console.log(`backend ${b.name} (oneDNN ${b.info().onednn}), ${b.threads} threads`);
+  console.log(`backend ${b.describe()}`);
   console.log(`reduced settings (deviations from preset ${cfg.preset}):`);
   for (const d of cfg.deviations) {
     console.log(`  ${d.key}: ${JSON.stringify(d.used)} instead of ${JSON.stringify(d.preset)}`);

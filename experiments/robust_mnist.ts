@@ -121,9 +121,7 @@ console.log(
   `robust-mnist: seed ${seed}, ${epochs} epochs of PGD-${trainSteps} training, eps 0.3; out ${out}`,
 );
 console.log(
-  `backend ${b.name}, oneDNN ${b.info().onednn}, ${b.threads} threads${
-    quick ? " (quick settings)" : ""
-  }`,
+  `backend ${b.describe()}${quick ? " (quick settings)" : ""}`,
 );
 Deno.writeTextFileSync(`${out}/settings.json`, JSON.stringify(settings, null, 2) + "\n");
 

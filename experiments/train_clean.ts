@@ -13,6 +13,7 @@
 import { parseArgs } from "node:util";
 import {
   Adam,
+  backendOfDevice,
   BatchLoader,
   cosineLR,
   createModel,
@@ -24,6 +25,7 @@ import {
   loadDataset,
   MetricsWriter,
   saveSafetensorsSync,
+  setDefaultBackend,
   splitValidation,
 } from "@topiary/core";
 
@@ -39,6 +41,7 @@ const { values: args } = parseArgs({
     out: { type: "string", default: "runs/train-clean" },
     quiet: { type: "boolean", default: false },
     crop: { type: "string", default: "2" },
+    device: { type: "string" },
   },
 });
 
@@ -56,11 +59,11 @@ const batchSize = int("batch", args.batch, 1);
 const lr = Number(args.lr);
 if (!(lr > 0)) throw new Error(`--lr must be a positive number, got "${args.lr}"`);
 
+if (args.device) setDefaultBackend(backendOfDevice(args.device, "--device"));
 const backend = getDefaultBackend();
-const info = backend.info();
 console.log(
   `Topiary demo: ${args.model} on ${args.dataset}, ${epochs} epochs, batch ${batchSize}, Adam lr ${lr} ` +
-    `with cosine decay, crop padding ${args.crop}, seed ${seed}; ${backend.name} backend, oneDNN ${info.onednn}, ${backend.threads} threads`,
+    `with cosine decay, crop padding ${args.crop}, seed ${seed}; ${backend.describe()}`,
 );
 
 if (!(DATASET_NAMES as readonly string[]).includes(args.dataset)) {

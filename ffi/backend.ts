@@ -47,6 +47,8 @@ export interface Backend {
   readonly threads: number;
   /** Library and hardware description. */
   info(): BackendInfo;
+  /** One line for logs: device, vendor library versions, threads. */
+  describe(): string;
   /** Whether the library implements an entry point. */
   supportsOp(op: SymbolName): boolean;
   /** Throws a {@link TopiaryError} naming op and details when status is not 0. */
@@ -109,6 +111,9 @@ class NativeBackend implements Backend {
     );
     this.check(this.sym.tp_set_num_threads(threads), "tp_set_num_threads");
     this.threads = threads;
+    // The CUDA shim initialises the device lazily; asking for its facts reports a missing
+    // driver (35), device (100) or vendor library (6) now rather than at the first op.
+    if (kind === "cuda") this.info();
   }
 
   lastError(): string {
@@ -123,10 +128,20 @@ class NativeBackend implements Backend {
   }
 
   info(): BackendInfo {
-    const buf = new Uint8Array(1024);
+    const buf = new Uint8Array(16384);
     this.check(this.sym.tp_backend_info(buf, BigInt(buf.length)), "tp_backend_info");
     const end = buf.indexOf(0);
     return JSON.parse(new TextDecoder().decode(buf.subarray(0, end < 0 ? buf.length : end)));
+  }
+
+  describe(): string {
+    const i = this.info();
+    if (this.name === "cpu") {
+      return `cpu (oneDNN ${i.onednn}, ${i.isa}, ${this.threads} threads)`;
+    }
+    return `cuda (${i.device}, compute ${i.compute_capability}, cuBLAS ${i.cublas}, cuDNN ` +
+      `${i.cudnn}, ${i.deterministic ? "deterministic" : "non-deterministic"} algorithms, TF32 ` +
+      `${i.allow_tf32 ? "allowed" : "off"})`;
   }
 
   supportsOp(op: SymbolName): boolean {

@@ -6,15 +6,30 @@
  * command to run. The build is atomic (temporary file, then rename) and keyed by a hash of
  * the sources and flags, so an unchanged tree builds nothing.
  *
+ * The CUDA shim is built alongside when nvcc is present (see build_cuda.ts); its failure is a
+ * warning unless TOPIARY_BUILD_CUDA=1.
+ *
  * Usage: deno run -A native/build.ts [--force] [--quiet]
  * @module
  */
 
-const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const nativeDir = `${root}/native`;
-const outDir = `${nativeDir}/build`;
+import { buildCuda } from "./build_cuda.ts";
+import {
+  buildKey,
+  listSources,
+  markBuilt,
+  nativeDir,
+  outDir,
+  run,
+  upToDate,
+} from "./_build_util.ts";
+
 const args = new Set(Deno.args);
 const quiet = args.has("--quiet");
+
+function log(msg: string): void {
+  if (!quiet) console.error(`[build] ${msg}`);
+}
 
 /** Compiler flags of the CPU library; part of the build key. */
 const CFLAGS = [
@@ -31,52 +46,6 @@ const CFLAGS = [
   `-I${nativeDir}/include`,
 ];
 const LIBS = ["-ldnnl", "-lm", "-lpthread"];
-
-function log(msg: string): void {
-  if (!quiet) console.error(`[build] ${msg}`);
-}
-
-async function run(
-  cmd: string,
-  argv: string[],
-  opts: { stdin?: string; env?: Record<string, string> } = {},
-): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command(cmd, {
-    args: argv,
-    stdin: opts.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: opts.env,
-  }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
-  }
-  const r = await child.output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
-}
-
-async function sha256(parts: Uint8Array[]): Promise<string> {
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const all = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    all.set(p, o);
-    o += p.length;
-  }
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function listSources(dir: string, exts: string[]): string[] {
-  const out: string[] = [];
-  for (const e of Deno.readDirSync(dir)) {
-    if (e.isFile && exts.some((x) => e.name.endsWith(x))) out.push(`${dir}/${e.name}`);
-  }
-  return out.sort();
-}
 
 const DNNL_PROBE = `#include <oneapi/dnnl/dnnl.h>
 #if DNNL_VERSION_MAJOR != 2
@@ -124,22 +93,9 @@ async function buildCpu(force: boolean): Promise<string> {
     ...listSources(`${nativeDir}/cpu`, [".h"]),
     ...listSources(`${nativeDir}/include`, [".h"]),
   ];
-  const enc = new TextEncoder();
-  const key = await sha256([
-    enc.encode(CFLAGS.join(" ") + LIBS.join(" ")),
-    ...[...sources, ...headers].flatMap((f) => [enc.encode(f), Deno.readFileSync(f)]),
-  ]);
+  const key = await buildKey([...CFLAGS, ...LIBS], [...sources, ...headers]);
   const lib = `${outDir}/libtopiary_cpu.so`;
-  const stamp = `${outDir}/libtopiary_cpu.stamp`;
-  let old = "";
-  try {
-    old = Deno.readTextFileSync(stamp).trim();
-  } catch { /* first build */ }
-  let exists = false;
-  try {
-    exists = Deno.statSync(lib).isFile;
-  } catch { /* missing */ }
-  if (!force && exists && old === key) {
+  if (!force && upToDate(lib, key)) {
     log("libtopiary_cpu.so is up to date");
     return lib;
   }
@@ -159,14 +115,21 @@ async function buildCpu(force: boolean): Promise<string> {
   if (r.code !== 0) throw new Error(`linking libtopiary_cpu.so failed:\n${r.out}`);
   Deno.renameSync(tmp, lib);
   Deno.removeSync(objDir, { recursive: true });
-  Deno.writeTextFileSync(stamp, key + "\n");
+  markBuilt(lib, key);
   log(`built ${lib}`);
   return lib;
 }
 
 if (import.meta.main) {
   try {
-    await buildCpu(args.has("--force"));
+    await Promise.all([
+      buildCpu(args.has("--force")),
+      buildCuda({ force: args.has("--force"), log }).catch((e) => {
+        // The CPU backend stays usable; TOPIARY_BUILD_CUDA=1 makes this fatal.
+        if (Deno.env.get("TOPIARY_BUILD_CUDA") === "1") throw e;
+        console.error(`[build] warning: the CUDA backend was not built: ${e.message ?? e}`);
+      }),
+    ]);
   } catch (e) {
     console.error(`[build] ${e instanceof Error ? e.message : e}`);
     Deno.exit(1);

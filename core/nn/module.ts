@@ -190,7 +190,11 @@ export abstract class Module {
   }
 }
 
-/** Copies the values of `src` into the dense tensor `dst` (same shape and dtype), in place. */
+/**
+ * Copies the values of `src` into the dense tensor `dst` (same shape and dtype), in place;
+ * across devices the copy goes through host memory (so a CPU checkpoint loads into a CUDA
+ * model and back).
+ */
 export function copyInto(dst: Tensor, src: Tensor): void {
   dst.assertAlive("copyInto");
   src.assertAlive("copyInto");
@@ -198,8 +202,23 @@ export function copyInto(dst: Tensor, src: Tensor): void {
     throw new Error(`copyInto: cannot copy ${src} into ${dst}`);
   }
   const b = dst.backend;
-  if (src.backend !== b) throw new Error(`copyInto: ${src} and ${dst} are on different devices`);
   const es = DTYPE_BYTES[dst.dtype];
+  if (src.backend !== b) {
+    const host = src.toArray();
+    checkStatus(
+      b,
+      b.sym.tp_copy_from_host(
+        dst.storage.ptr,
+        BigInt(dst.offset * es),
+        host,
+        BigInt(host.byteLength),
+      ),
+      "copyInto",
+      () => `${src} into ${dst}`,
+    );
+    dst.storage.version++;
+    return;
+  }
   checkStatus(
     b,
     b.sym.tp_copy(

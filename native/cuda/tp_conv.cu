@@ -1,0 +1,409 @@
+/* 2-D convolution on CUDA through cuDNN's legacy API, with the parameter layout, validation
+ * and messages of the CPU backend (native/cpu/tp_conv.c). Every tensor is plain NCHW
+ * (format 0). A plan holds the x/w/y/convolution descriptors of one parameter array and, per
+ * direction, the algorithm picked on first use from the *_v7 heuristics (first entry with
+ * status 0, deterministic ones only when tp__deterministic()), its math type and workspace
+ * size; plans live in a bounded LRU table registered with tp__plan_register and used under
+ * its lock. Math is FMA (no TF32) unless tp__allow_tf32(), then the entry's own math type.
+ * cuDNN has only symmetric padding and int sizes, so anything else is TP_ERR_UNSUPPORTED.
+ * Bias is our own broadcast kernel; db our own deterministic per-channel reduction (one block
+ * per channel, double partial sums in a fixed order, fixed tree). Workspace comes from the
+ * caching allocator per call. */
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tp_cuda_internal.h"
+#include "tp_vendor.h"
+
+enum { N_, C_, H_, W_, K_, R_, S_, SH, SW, PT, PL, PB, PR, DH, DW, HAS_BIAS };
+enum { FWD, BWD_DATA, BWD_FILTER };
+static const char* dir_names[3] = {"conv_fwd", "conv_bwd_data", "conv_bwd_filter"};
+
+#define CONV_MAX_BYTES ((uint64_t)1 << 46)
+#define CONV_CACHE_CAP 128
+#define KEY_LEN (TP_CONV_NPARAMS + 2) /* params, tf32, deterministic */
+#define RED_THREADS 256
+
+typedef struct {
+  int64_t key[KEY_LEN];
+  uint64_t last_use;
+  tp_cudnn_tensor_desc x, y;
+  tp_cudnn_filter_desc w;
+  tp_cudnn_conv_desc conv;
+  int chosen[3], algo[3], math[3];
+  size_t ws[3];
+} conv_plan;
+
+static conv_plan* cache[CONV_CACHE_CAP];
+static uint64_t use_clock = 0;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t register_once = PTHREAD_ONCE_INIT;
+
+static void plan_destroy(conv_plan* pl) {
+  if (!pl) return;
+  if (pl->x) tp__vendor.cudnnDestroyTensorDescriptor(pl->x);
+  if (pl->y) tp__vendor.cudnnDestroyTensorDescriptor(pl->y);
+  if (pl->w) tp__vendor.cudnnDestroyFilterDescriptor(pl->w);
+  if (pl->conv) tp__vendor.cudnnDestroyConvolutionDescriptor(pl->conv);
+  free(pl);
+}
+
+static int64_t cache_entries(void) {
+  int64_t n = 0;
+  pthread_mutex_lock(&cache_lock);
+  for (int i = 0; i < CONV_CACHE_CAP; i++) n += cache[i] != NULL;
+  pthread_mutex_unlock(&cache_lock);
+  return n;
+}
+
+static void cache_clear(void) {
+  pthread_mutex_lock(&cache_lock);
+  for (int i = 0; i < CONV_CACHE_CAP; i++) plan_destroy(cache[i]), cache[i] = NULL;
+  pthread_mutex_unlock(&cache_lock);
+}
+
+static void register_cache(void) { tp__plan_register(cache_entries, cache_clear); }
+
+/* ---- validation (the CPU's checks and messages) ------------------------------------------ */
+static const char* dims_str(char* buf, int cap, int ndim, const int64_t* dims) {
+  int n = snprintf(buf, (size_t)cap, "[");
+  for (int i = 0; i < ndim && n < cap; i++)
+    n += snprintf(buf + n, (size_t)(cap - n), i ? ",%lld" : "%lld", (long long)dims[i]);
+  if (n < cap) snprintf(buf + n, (size_t)(cap - n), "]");
+  return buf;
+}
+
+static int check_dims(const char* op, const char* name, int ndim, const int64_t* dims) {
+  char s[160];
+  uint64_t bytes = 4;
+  for (int i = 0; i < ndim; i++) {
+    TP_REQUIRE(dims[i] >= 1 && (uint64_t)dims[i] <= CONV_MAX_BYTES,
+               "%s: %s dims %s must all be >= 1", op, name, dims_str(s, sizeof s, ndim, dims));
+    TP_REQUIRE(!__builtin_mul_overflow(bytes, (uint64_t)dims[i], &bytes) &&
+                   bytes <= CONV_MAX_BYTES,
+               "%s: %s dims %s are too large", op, name, dims_str(s, sizeof s, ndim, dims));
+  }
+  return TP_OK;
+}
+
+static int plain_only(const char* op, const char* name, int fmt) {
+  TP_REQUIRE(fmt == 0, "%s: %s has format %d, but the CUDA backend has only plain layouts "
+             "(format 0)", op, name, fmt);
+  return TP_OK;
+}
+
+/* Validates p and computes the output size. */
+static int check_params(const char* op, const int64_t* p, int64_t* P, int64_t* Q) {
+  TP_REQUIRE(p != NULL, "%s: params is NULL", op);
+  static const char* names[TP_CONV_NPARAMS] = {
+      "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top", "pad_left",
+      "pad_bottom", "pad_right", "dilation_h", "dilation_w", "has_bias"};
+  for (int i = 0; i < TP_CONV_NPARAMS; i++) {
+    int64_t lo = (i >= PT && i <= PR) || i == HAS_BIAS ? 0 : 1;
+    int64_t hi = i == HAS_BIAS ? 1 : ((int64_t)1 << 31) - 1;
+    TP_REQUIRE(p[i] >= lo && p[i] <= hi, "%s: %s = %lld must be in [%lld, %lld]", op, names[i],
+               (long long)p[i], (long long)lo, (long long)hi);
+  }
+  int64_t eh = (p[R_] - 1) * p[DH] + 1, ew = (p[S_] - 1) * p[DW] + 1;
+  int64_t nh = p[H_] + p[PT] + p[PB] - eh, nw = p[W_] + p[PL] + p[PR] - ew;
+  *P = nh < 0 ? 0 : nh / p[SH] + 1;
+  *Q = nw < 0 ? 0 : nw / p[SW] + 1;
+  TP_REQUIRE(*P >= 1 && *Q >= 1,
+             "%s: empty output: input %lldx%lld, padding (%lld,%lld,%lld,%lld), kernel "
+             "%lldx%lld, dilation %lldx%lld, stride %lldx%lld give %lldx%lld",
+             op, (long long)p[H_], (long long)p[W_], (long long)p[PT], (long long)p[PL],
+             (long long)p[PB], (long long)p[PR], (long long)p[R_], (long long)p[S_],
+             (long long)p[DH], (long long)p[DW], (long long)p[SH], (long long)p[SW],
+             (long long)*P, (long long)*Q);
+  const int64_t xd[4] = {p[N_], p[C_], p[H_], p[W_]}, wd[4] = {p[K_], p[C_], p[R_], p[S_]};
+  const int64_t yd[4] = {p[N_], p[K_], *P, *Q};
+  TP_TRY(check_dims(op, "x", 4, xd));
+  TP_TRY(check_dims(op, "w", 4, wd));
+  return check_dims(op, "y", 4, yd);
+}
+
+/* What cuDNN's legacy API cannot take: asymmetric padding, tensors over INT_MAX elements. */
+static int check_supported(const char* op, const int64_t* p, int64_t P, int64_t Q) {
+  if (p[PT] != p[PB] || p[PL] != p[PR])
+    return tp__fail(TP_ERR_UNSUPPORTED,
+                    "%s: the CUDA backend (cuDNN) supports only symmetric padding, got top %lld "
+                    "bottom %lld left %lld right %lld; pad the input explicitly instead",
+                    op, (long long)p[PT], (long long)p[PB], (long long)p[PL], (long long)p[PR]);
+  const char* names[3] = {"x", "w", "y"};
+  const int64_t counts[3] = {p[N_] * p[C_] * p[H_] * p[W_], p[K_] * p[C_] * p[R_] * p[S_],
+                             p[N_] * p[K_] * P * Q};
+  for (int i = 0; i < 3; i++)
+    if (counts[i] > INT_MAX)
+      return tp__fail(TP_ERR_UNSUPPORTED,
+                      "%s: %s has %lld elements; cuDNN's legacy convolution takes at most %d",
+                      op, names[i], (long long)counts[i], INT_MAX);
+  return TP_OK;
+}
+
+/* ---- plans ---------------------------------------------------------------------------------- */
+#define CUDNN_TRY(call) \
+  do { if (tp_cudnn_status st_ = (call)) return tp__cudnn_status(st_, op); } while (0)
+
+static int plan_init(const char* op, conv_plan* pl, const int64_t* p, int64_t P, int64_t Q) {
+  CUDNN_TRY(tp__vendor.cudnnCreateTensorDescriptor(&pl->x));
+  CUDNN_TRY(tp__vendor.cudnnCreateTensorDescriptor(&pl->y));
+  CUDNN_TRY(tp__vendor.cudnnCreateFilterDescriptor(&pl->w));
+  CUDNN_TRY(tp__vendor.cudnnCreateConvolutionDescriptor(&pl->conv));
+  CUDNN_TRY(tp__vendor.cudnnSetTensor4dDescriptor(pl->x, TP_CUDNN_TENSOR_NCHW, TP_CUDNN_DATA_FLOAT,
+                                                  (int)p[N_], (int)p[C_], (int)p[H_], (int)p[W_]));
+  CUDNN_TRY(tp__vendor.cudnnSetTensor4dDescriptor(pl->y, TP_CUDNN_TENSOR_NCHW, TP_CUDNN_DATA_FLOAT,
+                                                  (int)p[N_], (int)p[K_], (int)P, (int)Q));
+  CUDNN_TRY(tp__vendor.cudnnSetFilter4dDescriptor(pl->w, TP_CUDNN_DATA_FLOAT, TP_CUDNN_TENSOR_NCHW,
+                                                  (int)p[K_], (int)p[C_], (int)p[R_], (int)p[S_]));
+  CUDNN_TRY(tp__vendor.cudnnSetConvolution2dDescriptor(
+      pl->conv, (int)p[PT], (int)p[PL], (int)p[SH], (int)p[SW], (int)p[DH], (int)p[DW],
+      TP_CUDNN_CROSS_CORRELATION, TP_CUDNN_DATA_FLOAT));
+  return TP_OK;
+}
+
+/* Locks the cache and returns the plan for p (unlocked again on failure). */
+static int lock_plan(const char* op, const int64_t* p, int64_t P, int64_t Q, conv_plan** out) {
+  int64_t key[KEY_LEN];
+  memcpy(key, p, TP_CONV_NPARAMS * sizeof(int64_t));
+  key[TP_CONV_NPARAMS] = tp__allow_tf32();
+  key[TP_CONV_NPARAMS + 1] = tp__deterministic();
+  pthread_once(&register_once, register_cache);
+  pthread_mutex_lock(&cache_lock);
+  int free_slot = -1, lru = 0;
+  for (int i = 0; i < CONV_CACHE_CAP; i++) {
+    conv_plan* c = cache[i];
+    if (!c) {
+      if (free_slot < 0) free_slot = i;
+      continue;
+    }
+    if (memcmp(c->key, key, sizeof key) == 0) {
+      c->last_use = ++use_clock;
+      *out = c;
+      return TP_OK;
+    }
+    if (cache[lru] == NULL || c->last_use < cache[lru]->last_use) lru = i;
+  }
+  conv_plan* pl = (conv_plan*)calloc(1, sizeof *pl);
+  if (!pl) {
+    pthread_mutex_unlock(&cache_lock);
+    return tp__fail(TP_ERR_OUT_OF_MEMORY, "%s: out of memory creating a plan", op);
+  }
+  memcpy(pl->key, key, sizeof key);
+  int s = plan_init(op, pl, p, P, Q);
+  if (s != TP_OK) {
+    plan_destroy(pl);
+    pthread_mutex_unlock(&cache_lock);
+    return s;
+  }
+  const int slot = free_slot >= 0 ? free_slot : lru;
+  plan_destroy(cache[slot]); /* full: the least recently used goes */
+  pl->last_use = ++use_clock;
+  cache[slot] = pl;
+  *out = pl;
+  return TP_OK;
+}
+
+static tp_cudnn_status heuristics(conv_plan* pl, int dir, int cap, int* count,
+                                  tp_cudnn_algo_perf* perf) {
+  tp_cudnn_handle h = tp__vendor.cudnn;
+  if (dir == FWD)
+    return tp__vendor.cudnnGetConvolutionForwardAlgorithm_v7(h, pl->x, pl->w, pl->conv, pl->y, cap,
+                                                            count, perf);
+  if (dir == BWD_DATA)
+    return tp__vendor.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, pl->w, pl->y, pl->conv, pl->x,
+                                                                 cap, count, perf);
+  return tp__vendor.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, pl->x, pl->y, pl->conv, pl->w,
+                                                                 cap, count, perf);
+}
+
+static tp_cudnn_status workspace_size(conv_plan* pl, int dir, int algo, size_t* bytes) {
+  tp_cudnn_handle h = tp__vendor.cudnn;
+  if (dir == FWD)
+    return tp__vendor.cudnnGetConvolutionForwardWorkspaceSize(h, pl->x, pl->w, pl->conv, pl->y,
+                                                             algo, bytes);
+  if (dir == BWD_DATA)
+    return tp__vendor.cudnnGetConvolutionBackwardDataWorkspaceSize(h, pl->w, pl->y, pl->conv, pl->x,
+                                                                  algo, bytes);
+  return tp__vendor.cudnnGetConvolutionBackwardFilterWorkspaceSize(h, pl->x, pl->y, pl->conv, pl->w,
+                                                                  algo, bytes);
+}
+
+/* Picks the algorithm of direction dir once per plan; call with the cache locked. */
+static int choose(const char* op, conv_plan* pl, int dir) {
+  if (pl->chosen[dir]) return TP_OK;
+  const int tf32 = tp__allow_tf32(), det = tp__deterministic();
+  const int base = tf32 ? TP_CUDNN_DEFAULT_MATH : TP_CUDNN_FMA_MATH;
+  tp_cudnn_algo_perf perf[16];
+  int count = 0;
+  CUDNN_TRY(tp__vendor.cudnnSetConvolutionMathType(pl->conv, base));
+  CUDNN_TRY(heuristics(pl, dir, 16, &count, perf));
+  for (int i = 0; i < count && i < 16; i++) {
+    const tp_cudnn_algo_perf* e = &perf[i];
+    if (e->status != 0 || (det && e->determinism != TP_CUDNN_DETERMINISTIC)) continue;
+    /* without TF32 only FMA kernels: skip tensor-op entries, run the rest with FMA math */
+    if (!tf32 && e->mathType != TP_CUDNN_FMA_MATH && e->mathType != TP_CUDNN_DEFAULT_MATH)
+      continue;
+    const int math = tf32 ? e->mathType : TP_CUDNN_FMA_MATH;
+    size_t ws = 0;
+    if (tp__vendor.cudnnSetConvolutionMathType(pl->conv, math) != 0 ||
+        workspace_size(pl, dir, e->algo, &ws) != 0)
+      continue;
+    pl->algo[dir] = e->algo, pl->math[dir] = math, pl->ws[dir] = ws, pl->chosen[dir] = 1;
+    const int64_t* p = pl->key;
+    char what[256];
+    snprintf(what, sizeof what,
+             "%s %lldx%lldx%lldx%lld k%lldx%lldx%lld s%lldx%lld p%lldx%lld d%lldx%lld: %d",
+             dir_names[dir], (long long)p[N_], (long long)p[C_], (long long)p[H_],
+             (long long)p[W_], (long long)p[K_], (long long)p[R_], (long long)p[S_],
+             (long long)p[SH], (long long)p[SW], (long long)p[PT], (long long)p[PL],
+             (long long)p[DH], (long long)p[DW], e->algo);
+    tp__record_algorithm(what);
+    return TP_OK;
+  }
+  return tp__fail(TP_ERR_UNSUPPORTED, "%s: cuDNN offers no usable%s %s algorithm for this shape",
+                  op, det ? " deterministic" : "", dir_names[dir]);
+}
+
+/* Runs direction dir with the plan's algorithm and a fresh workspace; call locked. */
+static int run(const char* op, conv_plan* pl, int dir, const void* a, const void* b, void* out,
+               float beta) {
+  TP_TRY(choose(op, pl, dir));
+  void* ws = NULL;
+  if (pl->ws[dir] > 0 && !(ws = tp__scratch_alloc(pl->ws[dir]))) return TP_ERR_OUT_OF_MEMORY;
+  const float one = 1.0f;
+  tp_cudnn_handle h = tp__vendor.cudnn;
+  tp_cudnn_status s = tp__vendor.cudnnSetConvolutionMathType(pl->conv, pl->math[dir]);
+  if (s == 0 && dir == FWD)
+    s = tp__vendor.cudnnConvolutionForward(h, &one, pl->x, a, pl->w, b, pl->conv, pl->algo[dir],
+                                           ws, pl->ws[dir], &beta, pl->y, out);
+  else if (s == 0 && dir == BWD_DATA)
+    s = tp__vendor.cudnnConvolutionBackwardData(h, &one, pl->w, b, pl->y, a, pl->conv,
+                                                pl->algo[dir], ws, pl->ws[dir], &beta, pl->x, out);
+  else if (s == 0)
+    s = tp__vendor.cudnnConvolutionBackwardFilter(h, &one, pl->x, a, pl->y, b, pl->conv,
+                                                  pl->algo[dir], ws, pl->ws[dir], &beta, pl->w,
+                                                  out);
+  tp__scratch_free(ws); /* stream-ordered reuse by the caching allocator */
+  return s == 0 ? TP_OK : tp__cudnn_status(s, op);
+}
+
+static int run_locked(const char* op, const int64_t* p, int64_t P, int64_t Q, int dir,
+                      const void* a, const void* b, void* out, float beta) {
+  conv_plan* pl = NULL;
+  TP_TRY(lock_plan(op, p, P, Q, &pl));
+  int s = run(op, pl, dir, a, b, out, beta);
+  pthread_mutex_unlock(&cache_lock);
+  return s;
+}
+
+/* ---- bias kernels --------------------------------------------------------------------------- */
+/* y[n,k,:,:] += b[k] */
+static __global__ void bias_add_kernel(float* y, const float* b, int64_t total, int64_t PQ,
+                                       int64_t K) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+       i += (int64_t)gridDim.x * blockDim.x)
+    y[i] += b[(i / PQ) % K];
+}
+
+/* db[k] = sum over n, p, q of dy[n,k,p,q] (+ beta * db[k]); one block per channel, thread t
+ * sums elements t, t + RED_THREADS, ... of the channel in double, then a fixed tree. */
+static __global__ void bias_grad_kernel(const float* dy, float* db, int64_t N, int64_t K,
+                                        int64_t PQ, float beta) {
+  __shared__ double sh[RED_THREADS];
+  const int64_t k = blockIdx.x;
+  const int t = threadIdx.x;
+  const int64_t sn = RED_THREADS / PQ, sq = RED_THREADS % PQ;
+  int64_t n = t / PQ, q = t % PQ;
+  double acc = 0.0;
+  while (n < N) {
+    acc += dy[(n * K + k) * PQ + q];
+    n += sn, q += sq;
+    if (q >= PQ) q -= PQ, n++;
+  }
+  sh[t] = acc;
+  __syncthreads();
+  for (int s = RED_THREADS / 2; s > 0; s >>= 1) {
+    if (t < s) sh[t] += sh[t + s];
+    __syncthreads();
+  }
+  if (t == 0) {
+    const float v = (float)sh[0];
+    db[k] = beta == 0.0f ? v : beta * db[k] + v;
+  }
+}
+
+/* ---- ABI ------------------------------------------------------------------------------------ */
+int tp_conv2d_query(const int64_t* p, int64_t* out) {
+  static const char* op = "tp_conv2d_query";
+  int64_t P = 0, Q = 0;
+  TP_TRY(check_params(op, p, &P, &Q));
+  TP_REQUIRE(out != NULL, "%s: out is NULL", op);
+  TP_TRY(check_supported(op, p, P, Q));
+  out[0] = 0, out[1] = p[N_] * p[K_] * P * Q * 4;
+  out[2] = 0, out[3] = p[N_] * p[C_] * p[H_] * p[W_] * 4;
+  out[4] = P, out[5] = Q;
+  out[6] = 0, out[7] = 0;
+  return TP_OK;
+}
+
+int tp_conv2d_fwd(const int64_t* p, int x_fmt, const void* x, const void* w, const void* b,
+                  void* y) {
+  static const char* op = "tp_conv2d_fwd";
+  TP_TRY(tp__ensure_init());
+  int64_t P = 0, Q = 0;
+  TP_TRY(check_params(op, p, &P, &Q));
+  TP_TRY(plain_only(op, "x", x_fmt));
+  TP_TRY(tp__check_range(op, "x", x, 0, p[N_] * p[C_] * p[H_] * p[W_] * 4, 1));
+  TP_TRY(tp__check_range(op, "w", w, 0, p[K_] * p[C_] * p[R_] * p[S_], 4));
+  if (p[HAS_BIAS]) TP_TRY(tp__check_range(op, "b", b, 0, p[K_], 4));
+  TP_REQUIRE(y != NULL, "%s: y is NULL", op);
+  const int64_t ny = p[N_] * p[K_] * P * Q;
+  TP_TRY(tp__check_range(op, "y", y, 0, ny * 4, 1));
+  TP_TRY(check_supported(op, p, P, Q));
+  TP_TRY(run_locked(op, p, P, Q, FWD, x, w, y, 0.0f));
+  if (!p[HAS_BIAS]) return TP_OK;
+  bias_add_kernel<<<tp__blocks(ny), TP_THREADS, 0, tp__stream()>>>((float*)y, (const float*)b, ny,
+                                                                   P * Q, p[K_]);
+  return tp__launch_check(op);
+}
+
+int tp_conv2d_bwd_data(const int64_t* p, int dy_fmt, const void* dy, const void* w, void* dx) {
+  static const char* op = "tp_conv2d_bwd_data";
+  TP_TRY(tp__ensure_init());
+  int64_t P = 0, Q = 0;
+  TP_TRY(check_params(op, p, &P, &Q));
+  TP_TRY(plain_only(op, "dy", dy_fmt));
+  TP_TRY(tp__check_range(op, "dy", dy, 0, p[N_] * p[K_] * P * Q * 4, 1));
+  TP_TRY(tp__check_range(op, "w", w, 0, p[K_] * p[C_] * p[R_] * p[S_], 4));
+  TP_REQUIRE(dx != NULL, "%s: dx is NULL", op);
+  TP_TRY(tp__check_range(op, "dx", dx, 0, p[N_] * p[C_] * p[H_] * p[W_] * 4, 1));
+  TP_TRY(check_supported(op, p, P, Q));
+  return run_locked(op, p, P, Q, BWD_DATA, dy, w, dx, 0.0f);
+}
+
+int tp_conv2d_bwd_weights(const int64_t* p, int x_fmt, const void* x, int dy_fmt,
+                          const void* dy, void* dw, void* db, float beta) {
+  static const char* op = "tp_conv2d_bwd_weights";
+  TP_TRY(tp__ensure_init());
+  int64_t P = 0, Q = 0;
+  TP_TRY(check_params(op, p, &P, &Q));
+  const int64_t nw = p[K_] * p[C_] * p[R_] * p[S_], K = p[K_];
+  TP_REQUIRE(isfinite(beta), "%s: beta must be finite, got %g", op, (double)beta);
+  TP_TRY(plain_only(op, "x", x_fmt));
+  TP_TRY(plain_only(op, "dy", dy_fmt));
+  TP_TRY(tp__check_range(op, "x", x, 0, p[N_] * p[C_] * p[H_] * p[W_] * 4, 1));
+  TP_TRY(tp__check_range(op, "dy", dy, 0, p[N_] * K * P * Q * 4, 1));
+  TP_TRY(tp__check_range(op, "dw", dw, 0, nw, 4));
+  const int hb = p[HAS_BIAS] != 0;
+  if (hb && db) TP_TRY(tp__check_range(op, "db", db, 0, K, 4));
+  TP_TRY(check_supported(op, p, P, Q));
+  TP_TRY(run_locked(op, p, P, Q, BWD_FILTER, x, dy, dw, beta)); /* cuDNN's beta: 0 or 1 */
+  if (!hb || !db) return TP_OK;
+  bias_grad_kernel<<<(unsigned)K, RED_THREADS, 0, tp__stream()>>>((const float*)dy, (float*)db,
+                                                                  p[N_], K, P * Q, beta);
+  return tp__launch_check(op);
+}

@@ -1,0 +1,392 @@
+/* Caching device allocator, host copies, fill, memory statistics and formats (CUDA).
+ *
+ * Buffers come from cudaMalloc only when the cache has no block of the size class; freed
+ * blocks go to per-class free lists (host-side arrays of device pointers, bounded by the
+ * cache limit) and are handed out again, so a training step calls no cudaMalloc. Every live
+ * buffer is recorded in a host hash table (pointer -> size class), so frees and range checks
+ * of unknown pointers are rejected without touching the device. Freeing is safe while kernels
+ * that use the block are queued: all work runs on one stream, so a later user of the same
+ * block is ordered after them. The host waits only in tp_copy_to_host. Only the plain format
+ * 0 exists on this backend. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tp_cuda_internal.h"
+
+typedef struct {
+  uintptr_t ptr; /* 0 = empty, 1 = tombstone */
+  uint64_t size;
+} live_slot;
+
+typedef struct {
+  uint64_t size; /* 0 = empty slot */
+  void** blocks;
+  int64_t count, cap;
+} free_class;
+
+#define FREE_CLASSES 4096
+static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
+static live_slot* live_tab = NULL;
+static int64_t live_cap = 0, live_used = 0;
+static free_class free_tab[FREE_CLASSES];
+static int64_t live_buffers = 0, live_bytes = 0, peak_bytes = 0;
+static int64_t cached_buffers = 0, cached_bytes = 0;
+static int64_t alloc_calls = 0, alloc_hits = 0;
+static uint64_t cache_limit = (uint64_t)4 << 30;
+
+static uint64_t hash_ptr(uintptr_t p) {
+  uint64_t x = (uint64_t)p >> 8;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return x;
+}
+
+/* Multiples of 512 B up to 8 KiB, then 8 steps per power of two (<= 12.5% waste). */
+static uint64_t size_class(uint64_t bytes) {
+  if (bytes <= 8192) return (bytes + 511) & ~(uint64_t)511;
+  int lg = 63 - __builtin_clzll(bytes);
+  uint64_t step = (uint64_t)1 << (lg - 3);
+  return (bytes + step - 1) & ~(step - 1);
+}
+
+static int live_grow(void) {
+  int64_t cap = live_cap ? live_cap * 2 : 4096;
+  live_slot* tab = (live_slot*)calloc((size_t)cap, sizeof(live_slot));
+  if (!tab) return 0;
+  for (int64_t i = 0; i < live_cap; i++) {
+    uintptr_t p = live_tab[i].ptr;
+    if (p > 1) {
+      uint64_t h = hash_ptr(p) & (uint64_t)(cap - 1);
+      while (tab[h].ptr) h = (h + 1) & (uint64_t)(cap - 1);
+      tab[h] = live_tab[i];
+    }
+  }
+  free(live_tab);
+  live_tab = tab;
+  live_cap = cap;
+  live_used = live_buffers;
+  return 1;
+}
+
+static int live_insert(uintptr_t p, uint64_t size) {
+  if ((live_used + 1) * 2 > live_cap && !live_grow()) return 0;
+  uint64_t mask = (uint64_t)(live_cap - 1);
+  uint64_t h = hash_ptr(p) & mask;
+  while (live_tab[h].ptr > 1) h = (h + 1) & mask;
+  if (live_tab[h].ptr == 0) live_used++;
+  live_tab[h].ptr = p;
+  live_tab[h].size = size;
+  return 1;
+}
+
+static live_slot* live_find(uintptr_t p) {
+  if (!live_cap || p <= 1) return NULL;
+  uint64_t mask = (uint64_t)(live_cap - 1);
+  for (uint64_t h = hash_ptr(p) & mask;; h = (h + 1) & mask) {
+    if (live_tab[h].ptr == p) return &live_tab[h];
+    if (live_tab[h].ptr == 0) return NULL;
+  }
+}
+
+static free_class* class_slot(uint64_t size, int create) {
+  uint64_t h = hash_ptr((uintptr_t)size << 8) & (FREE_CLASSES - 1);
+  for (int i = 0; i < FREE_CLASSES; i++, h = (h + 1) & (FREE_CLASSES - 1)) {
+    if (free_tab[h].size == size) return &free_tab[h];
+    if (free_tab[h].size == 0) {
+      if (!create) return NULL;
+      free_tab[h].size = size;
+      return &free_tab[h];
+    }
+  }
+  return NULL;
+}
+
+/* Returns every cached block to the driver (mem_lock held by the caller). */
+static void release_cached_locked(void) {
+  for (int i = 0; i < FREE_CLASSES; i++) {
+    for (int64_t j = 0; j < free_tab[i].count; j++) cudaFree(free_tab[i].blocks[j]);
+    free_tab[i].count = 0;
+  }
+  cached_buffers = 0;
+  cached_bytes = 0;
+}
+
+int tp_alloc(uint64_t bytes, void** out) {
+  TP_REQUIRE(out != NULL, "tp_alloc: out is NULL");
+  TP_REQUIRE(bytes >= 1 && bytes <= ((uint64_t)1 << 46), "tp_alloc: size %llu is out of range",
+             (unsigned long long)bytes);
+  TP_TRY(tp__ensure_init());
+  const uint64_t size = size_class(bytes);
+  void* p = NULL;
+  pthread_mutex_lock(&mem_lock);
+  alloc_calls++;
+  free_class* fc = class_slot(size, 0);
+  if (fc && fc->count > 0) {
+    p = fc->blocks[--fc->count];
+    cached_buffers--;
+    cached_bytes -= (int64_t)size;
+    alloc_hits++;
+  }
+  pthread_mutex_unlock(&mem_lock);
+  if (!p) {
+    cudaError_t e = cudaMalloc(&p, size);
+    if (e == cudaErrorMemoryAllocation) {
+      cudaGetLastError(); /* clear the sticky-free error before retrying */
+      pthread_mutex_lock(&mem_lock);
+      cudaStreamSynchronize(tp__stream()); /* blocks may still be in use by queued work */
+      release_cached_locked();
+      pthread_mutex_unlock(&mem_lock);
+      e = cudaMalloc(&p, size);
+    }
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      if (e == cudaErrorMemoryAllocation) {
+        return tp__fail(TP_ERR_OUT_OF_MEMORY,
+                        "tp_alloc: out of device memory allocating %llu bytes (%lld live "
+                        "bytes in %lld buffers)",
+                        (unsigned long long)bytes, (long long)live_bytes,
+                        (long long)live_buffers);
+      }
+      return tp__cuda_status(e, "tp_alloc");
+    }
+  }
+  pthread_mutex_lock(&mem_lock);
+  const int ok = live_insert((uintptr_t)p, size);
+  if (ok) {
+    live_buffers++;
+    live_bytes += (int64_t)size;
+    if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+  }
+  pthread_mutex_unlock(&mem_lock);
+  if (!ok) {
+    cudaFree(p);
+    return tp__fail(TP_ERR_OUT_OF_MEMORY, "tp_alloc: out of memory growing the buffer table");
+  }
+  *out = p;
+  return TP_OK;
+}
+
+int tp_free(void* ptr) {
+  TP_REQUIRE(ptr != NULL, "tp_free: pointer is NULL");
+  pthread_mutex_lock(&mem_lock);
+  live_slot* s = live_find((uintptr_t)ptr);
+  if (!s) {
+    pthread_mutex_unlock(&mem_lock);
+    return tp__fail(TP_ERR_INVALID_ARGUMENT,
+                    "tp_free: %p is not a live buffer (never allocated or already freed)", ptr);
+  }
+  const uint64_t size = s->size;
+  s->ptr = 1; /* tombstone */
+  live_buffers--;
+  live_bytes -= (int64_t)size;
+  int cached = 0;
+  if ((uint64_t)cached_bytes + size <= cache_limit) {
+    free_class* fc = class_slot(size, 1);
+    if (fc && fc->count == fc->cap) {
+      const int64_t cap = fc->cap ? fc->cap * 2 : 16;
+      void** b = (void**)realloc(fc->blocks, (size_t)cap * sizeof(void*));
+      if (b) fc->blocks = b, fc->cap = cap;
+    }
+    if (fc && fc->count < fc->cap) {
+      fc->blocks[fc->count++] = ptr;
+      cached_buffers++;
+      cached_bytes += (int64_t)size;
+      cached = 1;
+    }
+  }
+  pthread_mutex_unlock(&mem_lock);
+  if (!cached) {
+    /* cudaFree waits for the device, so queued kernels using the block finish first. */
+    TP_TRY(tp__cuda_status(cudaFree(ptr), "tp_free"));
+  }
+  return TP_OK;
+}
+
+uint64_t tp__buffer_size(const void* ptr) {
+  pthread_mutex_lock(&mem_lock);
+  live_slot* s = live_find((uintptr_t)ptr);
+  const uint64_t size = s ? s->size : 0;
+  pthread_mutex_unlock(&mem_lock);
+  return size;
+}
+
+int tp__check_range(const char* op, const char* name, const void* ptr, int64_t offset,
+                    int64_t count, int elem_size) {
+  TP_REQUIRE(ptr != NULL, "%s: %s is NULL", op, name);
+  TP_REQUIRE(offset >= 0 && count >= 0, "%s: %s has negative offset %lld or count %lld", op,
+             name, (long long)offset, (long long)count);
+  const uint64_t size = tp__buffer_size(ptr);
+  TP_REQUIRE(size != 0, "%s: %s (%p) is not a live buffer (freed or never allocated)", op, name,
+             ptr);
+  const uint64_t end = ((uint64_t)offset + (uint64_t)count) * (uint64_t)elem_size;
+  TP_REQUIRE(end <= size, "%s: %s needs %llu bytes but its buffer holds %llu", op, name,
+             (unsigned long long)end, (unsigned long long)size);
+  return TP_OK;
+}
+
+int tp__check_layout(const char* op, const char* name, const void* ptr, int ndim,
+                     const int64_t* shape, const int64_t* strides, int64_t offset,
+                     int elem_size) {
+  TP_REQUIRE(ndim >= 0 && ndim <= TP_MAX_DIMS, "%s: %s has %d dims (at most %d)", op, name, ndim,
+             TP_MAX_DIMS);
+  TP_REQUIRE(ndim == 0 || (shape != NULL && strides != NULL), "%s: %s shape or strides NULL", op,
+             name);
+  int64_t lo = offset, hi = offset;
+  for (int i = 0; i < ndim; i++) {
+    TP_REQUIRE(shape[i] >= 0, "%s: %s has negative dim %lld at axis %d", op, name,
+               (long long)shape[i], i);
+    if (shape[i] == 0) return TP_OK; /* empty: touches nothing */
+    int64_t span;
+    TP_REQUIRE(!__builtin_mul_overflow(shape[i] - 1, strides[i], &span) &&
+                   !__builtin_add_overflow(span < 0 ? lo : hi, span, span < 0 ? &lo : &hi),
+               "%s: %s layout overflows (dim %lld, stride %lld at axis %d)", op, name,
+               (long long)shape[i], (long long)strides[i], i);
+  }
+  TP_REQUIRE(lo >= 0, "%s: %s addresses element %lld before its buffer", op, name, (long long)lo);
+  return tp__check_range(op, name, ptr, 0, hi + 1, elem_size);
+}
+
+void* tp__scratch_alloc(uint64_t bytes) {
+  void* p = NULL;
+  if (tp_alloc(bytes ? bytes : 1, &p) != TP_OK) return NULL;
+  return p;
+}
+
+void tp__scratch_free(void* ptr) {
+  if (ptr) tp_free(ptr);
+}
+
+/* From pageable host memory the runtime stages the source before returning, so the caller
+ * may reuse `src` at once; the device copy is ordered on the stream. */
+int tp_copy_from_host(void* dst, uint64_t dst_offset_bytes, const void* src, uint64_t bytes) {
+  TP_REQUIRE(src != NULL || bytes == 0, "tp_copy_from_host: source is NULL");
+  TP_TRY(tp__check_range("tp_copy_from_host", "destination", dst, (int64_t)dst_offset_bytes,
+                         (int64_t)bytes, 1));
+  if (!bytes) return TP_OK;
+  return tp__cuda_status(cudaMemcpyAsync((char*)dst + dst_offset_bytes, src, bytes,
+                                         cudaMemcpyHostToDevice, tp__stream()),
+                         "tp_copy_from_host");
+}
+
+/* The one place the host waits: errors of earlier asynchronous kernels surface here. */
+int tp_copy_to_host(const void* src, uint64_t src_offset_bytes, void* dst, uint64_t bytes) {
+  TP_REQUIRE(dst != NULL || bytes == 0, "tp_copy_to_host: destination is NULL");
+  TP_TRY(tp__check_range("tp_copy_to_host", "source", src, (int64_t)src_offset_bytes,
+                         (int64_t)bytes, 1));
+  if (!bytes) return TP_OK;
+  TP_TRY(tp__cuda_status(cudaMemcpyAsync(dst, (const char*)src + src_offset_bytes, bytes,
+                                         cudaMemcpyDeviceToHost, tp__stream()),
+                         "tp_copy_to_host"));
+  return tp__sync("tp_copy_to_host (an earlier kernel may have failed)");
+}
+
+int tp_copy(void* dst, uint64_t dst_offset_bytes, const void* src, uint64_t src_offset_bytes,
+            uint64_t bytes) {
+  TP_TRY(tp__check_range("tp_copy", "destination", dst, (int64_t)dst_offset_bytes,
+                         (int64_t)bytes, 1));
+  TP_TRY(tp__check_range("tp_copy", "source", src, (int64_t)src_offset_bytes, (int64_t)bytes, 1));
+  if (!bytes) return TP_OK;
+  char* d = (char*)dst + dst_offset_bytes;
+  const char* s = (const char*)src + src_offset_bytes;
+  if (d == s) return TP_OK;
+  cudaStream_t st = tp__stream();
+  if (d < s + bytes && s < d + bytes) {
+    /* Overlapping ranges (memmove semantics): go through scratch memory. */
+    void* tmp = tp__scratch_alloc(bytes);
+    if (!tmp) return TP_ERR_OUT_OF_MEMORY;
+    int r = tp__cuda_status(cudaMemcpyAsync(tmp, s, bytes, cudaMemcpyDeviceToDevice, st),
+                            "tp_copy");
+    if (r == TP_OK) {
+      r = tp__cuda_status(cudaMemcpyAsync(d, tmp, bytes, cudaMemcpyDeviceToDevice, st),
+                          "tp_copy");
+    }
+    tp__scratch_free(tmp);
+    return r;
+  }
+  return tp__cuda_status(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice, st), "tp_copy");
+}
+
+template <typename T>
+__global__ void fill_kernel(T* p, int64_t n, T v) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    p[i] = v;
+  }
+}
+
+int tp_fill(int dtype, void* dst, int64_t offset, int64_t n, double value) {
+  const int es = tp__dtype_size(dtype);
+  TP_REQUIRE(es != 0, "tp_fill: unknown dtype %d", dtype);
+  TP_TRY(tp__check_range("tp_fill", "destination", dst, offset, n, es));
+  if (n == 0) return TP_OK;
+  cudaStream_t st = tp__stream();
+  if (dtype == TP_F32) {
+    fill_kernel<float><<<tp__blocks(n), TP_THREADS, 0, st>>>((float*)dst + offset, n,
+                                                              (float)value);
+  } else if (dtype == TP_I32) {
+    fill_kernel<int32_t><<<tp__blocks(n), TP_THREADS, 0, st>>>((int32_t*)dst + offset, n,
+                                                                (int32_t)value);
+  } else {
+    return tp__cuda_status(
+        cudaMemsetAsync((uint8_t*)dst + offset, (int)(uint8_t)value, (size_t)n, st), "tp_fill");
+  }
+  return tp__launch_check("tp_fill");
+}
+
+int tp_memory_stats(int64_t* out) {
+  TP_REQUIRE(out != NULL, "tp_memory_stats: out is NULL");
+  pthread_mutex_lock(&mem_lock);
+  out[0] = live_buffers;
+  out[1] = live_bytes;
+  out[2] = cached_buffers;
+  out[3] = cached_bytes;
+  out[5] = peak_bytes;
+  out[6] = alloc_calls;
+  out[7] = alloc_hits;
+  pthread_mutex_unlock(&mem_lock);
+  out[4] = tp__plan_entries();
+  return TP_OK;
+}
+
+int tp_set_cache_limit(uint64_t bytes) {
+  pthread_mutex_lock(&mem_lock);
+  cache_limit = bytes;
+  pthread_mutex_unlock(&mem_lock);
+  return TP_OK;
+}
+
+int tp_cache_clear(void) {
+  tp__plan_clear_all();
+  pthread_mutex_lock(&mem_lock);
+  if (tp__stream()) cudaStreamSynchronize(tp__stream());
+  release_cached_locked();
+  pthread_mutex_unlock(&mem_lock);
+  return TP_OK;
+}
+
+int tp_format_info(int fmt, int64_t* out, int64_t capacity) {
+  TP_REQUIRE(out != NULL, "tp_format_info: out is NULL");
+  (void)capacity;
+  return tp__fail(TP_ERR_INVALID_ARGUMENT,
+                  "tp_format_info: unknown native format %d (the CUDA backend has only the "
+                  "plain format 0)", fmt);
+}
+
+int tp_reorder(int ndim, const int64_t* dims, int src_fmt, const void* src, int dst_fmt,
+               void* dst) {
+  static const char* op = "tp_reorder";
+  TP_REQUIRE(src_fmt == 0 && dst_fmt == 0,
+             "%s: formats %d -> %d: the CUDA backend has only the plain format 0", op, src_fmt,
+             dst_fmt);
+  TP_REQUIRE(ndim >= 0 && ndim <= TP_MAX_DIMS && (ndim == 0 || dims != NULL),
+             "%s: bad dims (ndim %d)", op, ndim);
+  for (int i = 0; i < ndim; i++) {
+    TP_REQUIRE(dims[i] >= 0, "%s: negative dim %lld at axis %d", op, (long long)dims[i], i);
+  }
+  const int64_t n = tp__numel(ndim, dims);
+  TP_TRY(tp__check_range(op, "src", src, 0, n, 4));
+  TP_TRY(tp__check_range(op, "dst", dst, 0, n, 4));
+  return tp_copy(dst, 0, src, 0, (uint64_t)n * 4);
+}
