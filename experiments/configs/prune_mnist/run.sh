@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The documented MNIST pruning experiment (docs/results/pruning_mnist.md), end to end and
-# resumable: run it again after an interruption and it continues where it stopped.
+# resumable: run it again after an interruption and it continues where it stopped. Finished
+# runs are kept in docs/results/prune_mnist/runs (archive.sh), so a fresh clone continues too.
 #   bash experiments/configs/prune_mnist/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 here=experiments/configs/prune_mnist
+bash "$here/archive.sh" restore
+trap 'bash "$here/archive.sh" archive' EXIT
 deno task exp run "$here/dense.yaml" --quiet
 deno task exp sweep "$here/pruned.yaml" --parallel 1 --quiet
 deno task exp run "$here/imp.yaml" --quiet
