@@ -53,6 +53,7 @@ export {
   conv2dBackwardWeightsRaw,
   conv2dForwardRaw,
   type Conv2dOptions,
+  convParams,
 } from "./ops/conv.ts";
 export { avgPool2d, globalAvgPool2d, maxPool2d, type Pool2dOptions } from "./ops/pool.ts";
 export { batchNorm2d, type BatchNormOptions } from "./ops/batchnorm.ts";
@@ -68,6 +69,7 @@ export {
   sgdUpdate,
 } from "./ops/fused.ts";
 export { keptCount, topkMasks, type TopkOptions } from "./ops/topk.ts";
+export { csrFromDense, csrLinear, CsrMatrix, sparseConv2d } from "./ops/sparse.ts";
 export * from "./optim/mod.ts";
 export * from "./checkpoint/mod.ts";
 export * from "./train/mod.ts";

@@ -4,7 +4,8 @@
  * Conventions: native buffers are `"pointer"` (pointer objects fetched once per buffer);
  * int64 parameter arrays and host memory are `"buffer"` (typed arrays); every function
  * returns an `i32` status except `tp_last_error` and `tp_abi_version`. Compute calls are
- * synchronous.
+ * synchronous. Entry points added after the first ABI are `optional`: a library without them
+ * still loads, the symbol is null and `Backend.supportsOp` says so.
  * @module
  */
 
@@ -86,6 +87,16 @@ export const SYMBOLS = {
   tp_attack_project: { parameters: [I32, I64, I64, P, P, F32], result: I32 },
 
   tp_topk_mask: { parameters: [I32, B, B, I64, I32, B], result: I32 },
+
+  // Optional entry points (a library without them still loads; see Backend.supportsOp).
+  tp_csr_count: { parameters: [I64, I64, P, B], result: I32, optional: true },
+  tp_csr_from_dense: { parameters: [I64, I64, P, I64, P, P, P], result: I32, optional: true },
+  tp_csr_linear: {
+    parameters: [I64, I64, I64, I64, P, P, P, P, P, P],
+    result: I32,
+    optional: true,
+  },
+  tp_sparse_conv2d_fwd: { parameters: [B, I64, P, P, P, P, P, P], result: I32, optional: true },
 } as const;
 
 /** The loaded library's typed symbols. */

@@ -27,3 +27,9 @@ export {
   lotterySparsities,
   perLayerSparsity,
 } from "./lottery.ts";
+export {
+  SparseInference,
+  type SparseInferenceOptions,
+  type SparseLayerChoice,
+  toSparseInference,
+} from "./sparse_inference.ts";

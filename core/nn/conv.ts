@@ -91,6 +91,12 @@ export class Conv2d extends Module implements Initializable {
    */
   weightTransform: ((w: Tensor) => Tensor) | null = null;
 
+  /**
+   * Replaces the forward pass (e.g. by a sparse inference kernel on the masked weight, set by
+   * `toSparseInference`); null: the dense forward.
+   */
+  inferenceKernel: ((x: Tensor) => Tensor) | null = null;
+
   /** The weight [out, in, kh, kw]. */
   get weight(): Tensor {
     return this.tensor("weight");
@@ -117,6 +123,7 @@ export class Conv2d extends Module implements Initializable {
 
   /** Convolves x [N, inChannels, H, W]. */
   forward(x: Tensor): Tensor {
+    if (this.inferenceKernel) return this.inferenceKernel(x);
     return conv2d(x, this.effectiveWeight(), this.bias, this.options);
   }
 

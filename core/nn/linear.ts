@@ -67,6 +67,12 @@ export class Linear extends Module implements Initializable {
    */
   weightTransform: ((w: Tensor) => Tensor) | null = null;
 
+  /**
+   * Replaces the forward pass (e.g. by a sparse inference kernel on the masked weight, set by
+   * `toSparseInference`); null: the dense forward.
+   */
+  inferenceKernel: ((x: Tensor) => Tensor) | null = null;
+
   /** The weight the forward pass uses (see {@link weightTransform}). */
   effectiveWeight(): Tensor {
     return this.weightTransform ? this.weightTransform(this.weight) : this.weight;
@@ -93,6 +99,7 @@ export class Linear extends Module implements Initializable {
           `got ${fmtShape(x.shape)}`,
       );
     }
+    if (this.inferenceKernel) return this.inferenceKernel(x);
     return linear(x, this.effectiveWeight(), this.bias);
   }
 

@@ -85,6 +85,22 @@ function checkConvArgs(x: Tensor, w: Tensor, b: Tensor | null): Backend {
   return backend;
 }
 
+/**
+ * The native convolution parameters (TP_CONV_NPARAMS) of input and weight shapes and options:
+ * N, C, H, W, K, R, S, strides, padding (top, left, bottom, right), dilations, has_bias.
+ */
+export function convParams(
+  x: readonly number[],
+  w: readonly number[],
+  bias: boolean,
+  opts: Conv2dOptions,
+): number[] {
+  const [sh, sw] = pair("conv2d", "stride", opts.stride ?? 1, 1);
+  const [dh, dw] = pair("conv2d", "dilation", opts.dilation ?? 1, 1);
+  const pad = padding4(opts.padding);
+  return [x[0], x[1], x[2], x[3], w[0], w[2], w[3], sh, sw, ...pad, dh, dw, bias ? 1 : 0];
+}
+
 function planFor(
   backend: Backend,
   x: readonly number[],
@@ -92,24 +108,7 @@ function planFor(
   bias: boolean,
   opts: Conv2dOptions,
 ) {
-  const [sh, sw] = pair("conv2d", "stride", opts.stride ?? 1, 1);
-  const [dh, dw] = pair("conv2d", "dilation", opts.dilation ?? 1, 1);
-  const pad = padding4(opts.padding);
-  return convPlan(backend, [
-    x[0],
-    x[1],
-    x[2],
-    x[3],
-    w[0],
-    w[2],
-    w[3],
-    sh,
-    sw,
-    ...pad,
-    dh,
-    dw,
-    bias ? 1 : 0,
-  ]);
+  return convPlan(backend, convParams(x, w, bias, opts));
 }
 
 /** Forward kernel without autograd: y in the layout oneDNN chose (see `Tensor.fmt`). */

@@ -1,6 +1,6 @@
 /**
  * `deno task bench`: Topiary against PyTorch on this machine, alternating repetitions.
- * Usage: deno task bench [--suite all|ops|training|attacks] [--reps N] [--no-torch]
+ * Usage: deno task bench [--suite all|ops|training|attacks|sparse] [--reps N] [--no-torch]
  *        [--no-jemalloc] [--only SUBSTRING] [--json FILE]
  * @module
  */
@@ -12,6 +12,7 @@ import { nativeOpCases } from "./native_ops.ts";
 import { TorchWorker } from "./torch_worker.ts";
 import { trainingCases } from "./training.ts";
 import { attackCases } from "./attacks.ts";
+import { layerRows, networkRows, TABLE_HEADER } from "./sparse.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -38,8 +39,8 @@ console.log(
 );
 
 const suite = values.suite!;
-if (!["all", "ops", "training", "attacks"].includes(suite)) {
-  throw new Error(`--suite must be all, ops, training or attacks, got "${suite}"`);
+if (!["all", "ops", "training", "attacks", "sparse"].includes(suite)) {
+  throw new Error(`--suite must be all, ops, training, attacks or sparse, got "${suite}"`);
 }
 
 /** Starts a PyTorch worker, or prints why it is skipped. */
@@ -57,6 +58,23 @@ async function startTorch(
   const env = Object.entries(w.env).map(([k, v]) => `${k}=${v}`).join(" ");
   console.log(`${label}: torch ${i.torch}, threads ${i.threads}, BLAS ${i.blas}; ${env}`);
   return { label, worker: w };
+}
+
+if (suite === "sparse") {
+  // Not part of "all": a long table of its own (docs/speedups.md).
+  const torch = values["no-torch"] ? null : await startTorch("torch+jemalloc", true, threads);
+  console.log(`repetitions: ${reps}, alternating; medians in ms\n\nper layer:\n${TABLE_HEADER}`);
+  const layers = await layerRows(torch?.worker ?? null, reps, values.only);
+  console.log(`\nwhole networks (forward, eval mode):\n${TABLE_HEADER}`);
+  const nets = await networkRows(torch?.worker ?? null, reps, values.only);
+  if (values.json) {
+    await Deno.writeTextFile(
+      values.json,
+      JSON.stringify({ cpu: cpuName(), threads, info, layers, nets }, null, 2),
+    );
+  }
+  await torch?.worker.close();
+  Deno.exit(0);
 }
 
 const sides: TorchSide[] = [];

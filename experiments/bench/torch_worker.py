@@ -86,10 +86,59 @@ def make_attack_case(spec):
     return step
 
 
+def magnitude_prune_(w, density):
+    """Zeroes all but the round(density * size) largest |w| in place (layer-wise magnitude)."""
+    keep = int(round(density * w.numel()))
+    flat = w.view(-1)
+    if keep < flat.numel():
+        order = flat.abs().argsort(descending=True)
+        flat[order[keep:]] = 0
+    return w
+
+
+def make_sparse_layer_case(spec):
+    """Forward of one pruned layer: dense (masks give no speedup) or torch.sparse CSR (linear)."""
+    g = torch.Generator().manual_seed(0)
+    n, density = spec["n"], spec["density"]
+    if spec["layer"] == "linear":
+        w = magnitude_prune_(torch.randn(spec["k"], spec["c"], generator=g), density)
+        b = torch.randn(spec["k"], generator=g)
+        x = torch.rand(n, spec["c"], generator=g)
+        if spec["mode"] == "dense":
+            return lambda: torch.nn.functional.linear(x, w, b)
+        wc = w.to_sparse_csr()
+        xt = x.t().contiguous()
+        return lambda: torch.addmm(b.unsqueeze(1), wc, xt).t()
+    w = magnitude_prune_(torch.randn(spec["k"], spec["c"], spec["r"], spec["s"], generator=g),
+                         density)
+    b = torch.randn(spec["k"], generator=g)
+    x = torch.rand(n, spec["c"], spec["h"], spec["w"], generator=g)
+    if spec["mode"] != "dense":
+        raise ValueError("PyTorch has no sparse convolution")
+    return lambda: torch.nn.functional.conv2d(x, w, b, stride=spec["stride"], padding=spec["pad"])
+
+
+def make_model_fwd_case(spec):
+    """Inference forward of a model with every conv/linear weight pruned by magnitude."""
+    import torch_models  # noqa: E402  (needs the path above)
+    model = torch_models._build({"model": spec["model"], "args": spec.get("args", {})})
+    model.eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                magnitude_prune_(m.weight.data, spec["density"])
+    x = torch.rand([spec["batch"]] + spec["input"], generator=torch.Generator().manual_seed(0))
+    return lambda: model(x)
+
+
 def make_case(spec):
     kind = spec["kind"]
     if kind == "model":
         return make_model_case(spec)
+    if kind == "sparse_layer":
+        return make_sparse_layer_case(spec)
+    if kind == "model_fwd":
+        return make_model_fwd_case(spec)
     if kind == "pgd":
         return make_attack_case(spec)
     g = torch.Generator().manual_seed(0)

@@ -29,7 +29,7 @@ static void plan_destroy(void* v) {
 }
 
 /* Validates p and computes the output size. */
-static int check_params(const char* op, const int64_t* p, int64_t* P, int64_t* Q) {
+int tp__conv_check(const char* op, const int64_t* p, int64_t* P, int64_t* Q) {
   TP_REQUIRE(p != NULL, "%s: params is NULL", op);
   static const char* names[TP_CONV_NPARAMS] = {
       "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top", "pad_left",
@@ -182,7 +182,7 @@ static int lock_plan(const char* op, const int64_t* p, int64_t P, int64_t Q, tp_
 int tp_conv2d_query(const int64_t* p, int64_t* out) {
   static const char* op = "tp_conv2d_query";
   int64_t P = 0, Q = 0;
-  TP_TRY(check_params(op, p, &P, &Q));
+  TP_TRY(tp__conv_check(op, p, &P, &Q));
   TP_REQUIRE(out != NULL, "%s: out is NULL", op);
   tp_plan_cache* c;
   conv_plan* pl;
@@ -199,7 +199,7 @@ int tp_conv2d_fwd(const int64_t* p, int x_fmt, const void* x, const void* w, con
                   void* y) {
   static const char* op = "tp_conv2d_fwd";
   int64_t P = 0, Q = 0;
-  TP_TRY(check_params(op, p, &P, &Q));
+  TP_TRY(tp__conv_check(op, p, &P, &Q));
   const int64_t xd[4] = {p[N_], p[C_], p[H_], p[W_]};
   dnnl_memory_desc_t md;
   uint64_t xb;
@@ -229,7 +229,7 @@ int tp_conv2d_fwd(const int64_t* p, int x_fmt, const void* x, const void* w, con
 int tp_conv2d_bwd_data(const int64_t* p, int dy_fmt, const void* dy, const void* w, void* dx) {
   static const char* op = "tp_conv2d_bwd_data";
   int64_t P = 0, Q = 0;
-  TP_TRY(check_params(op, p, &P, &Q));
+  TP_TRY(tp__conv_check(op, p, &P, &Q));
   const int64_t yd[4] = {p[N_], p[K_], P, Q};
   dnnl_memory_desc_t md;
   uint64_t yb;
@@ -259,7 +259,7 @@ int tp_conv2d_bwd_weights(const int64_t* p, int x_fmt, const void* x, int dy_fmt
                           const void* dy, void* dw, void* db, float beta) {
   static const char* op = "tp_conv2d_bwd_weights";
   int64_t P = 0, Q = 0;
-  TP_TRY(check_params(op, p, &P, &Q));
+  TP_TRY(tp__conv_check(op, p, &P, &Q));
   const int64_t xd[4] = {p[N_], p[C_], p[H_], p[W_]}, yd[4] = {p[N_], p[K_], P, Q};
   const int64_t nw = p[K_] * p[C_] * p[R_] * p[S_], K = p[K_];
   dnnl_memory_desc_t md;

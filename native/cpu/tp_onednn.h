@@ -22,6 +22,10 @@ const char* tp__dims_str(char* buf, int cap, int ndim, const int64_t* dims);
 /* Every dim >= 1 and the f32 tensor fits TP_MAX_BYTES; `name` names it in the error. */
 int tp__check_dims(const char* op, const char* name, int ndim, const int64_t* dims);
 
+/* Validates TP_CONV_NPARAMS convolution parameters (ranges, non-empty output, sizes) and
+ * gives the output height P and width Q. */
+int tp__conv_check(const char* op, const int64_t* p, int64_t* P, int64_t* Q);
+
 /* ---- format registry: interned memory descs; 0 = plain dense row-major f32 ---------------- */
 int tp__plain_md(const char* op, int ndim, const int64_t* dims, dnnl_memory_desc_t* md);
 /* Id of `md` (0 when it equals the plain desc of its dims). */

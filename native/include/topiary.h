@@ -288,6 +288,28 @@ int tp_attack_project(int norm, int64_t batch, int64_t dim, void* x, const void*
 int tp_topk_mask(int count, const void* const* scores, const int64_t* sizes, int64_t keep,
                  int use_abs, void* const* masks);
 
+/* ---- sparse inference (CSR weights) -----------------------------------------------------------
+ * A CSR matrix [rows, cols] is three buffers: row_ptr (i32, rows + 1 entries, row_ptr[0] = 0,
+ * non-decreasing, row_ptr[rows] = nnz), col_idx (i32, nnz entries in [0, cols); tp_csr_from_dense
+ * writes them increasing within a row, and repeated columns would be summed) and values (f32,
+ * nnz entries). nnz < 2^31. The CPU backend checks row_ptr and the column bounds on every call
+ * (O(rows) + a vectorised O(nnz) min/max); the CUDA backend trusts tp_csr_from_dense's output. These entry points are optional: a backend
+ * that lacks them still loads, and Backend.supportsOp reports them missing. */
+/* Number of non-zero entries of a dense row-major f32 [rows, cols]. */
+int tp_csr_count(int64_t rows, int64_t cols, const void* dense, int64_t* nnz);
+/* Fills a CSR matrix from a dense row-major f32 [rows, cols] holding exactly nnz non-zeros. */
+int tp_csr_from_dense(int64_t rows, int64_t cols, const void* dense, int64_t nnz, void* row_ptr,
+                      void* col_idx, void* values);
+/* Linear layer with CSR weights W [out, in]: y[b, o] = sum_i x[b, i] W[o, i] + bias[o]
+ * (bias may be NULL); x dense [batch, in], y dense [batch, out]. */
+int tp_csr_linear(int64_t batch, int64_t in, int64_t out, int64_t nnz, const void* x,
+                  const void* row_ptr, const void* col_idx, const void* values, const void* bias,
+                  void* y);
+/* Direct sparse convolution (forward, plain NCHW): p as for tp_conv2d_*, weights as CSR
+ * [K, C*R*S] (column c*R*S + r*S + s), bias [K] when p[15] (has_bias) is 1; y [N, K, P, Q]. */
+int tp_sparse_conv2d_fwd(const int64_t* p, int64_t nnz, const void* x, const void* row_ptr,
+                         const void* col_idx, const void* values, const void* b, void* y);
+
 #ifdef __cplusplus
 }
 #endif
