@@ -112,12 +112,43 @@ typedef struct {
 /* ---- cuSPARSE (libcusparse.so.12) --------------------------------------------------------------- */
 typedef struct tp_cusparse_context* tp_cusparse_handle;
 typedef int tp_cusparse_status; /* CUSPARSE_STATUS_SUCCESS = 0 */
+/* Generic-API descriptors; the vendor's const variants are the same pointers. */
+typedef struct tp_cusparse_spmat* tp_cusparse_spmat_desc;
+typedef struct tp_cusparse_dnmat* tp_cusparse_dnmat_desc;
+enum {
+  TP_CUSPARSE_STATUS_ALLOC_FAILED = 2,
+  TP_CUSPARSE_STATUS_NOT_SUPPORTED = 10,
+  TP_CUSPARSE_STATUS_INSUFFICIENT_RESOURCES = 11
+};
+enum { TP_CUSPARSE_OPERATION_NON_TRANSPOSE = 0 };
+enum { TP_CUSPARSE_INDEX_32I = 2 };
+enum { TP_CUSPARSE_INDEX_BASE_ZERO = 0 };
+enum { TP_CUSPARSE_ORDER_COL = 1 };
+enum { TP_CUSPARSE_SPMM_CSR_ALG1 = 4, TP_CUSPARSE_SPMM_CSR_ALG3 = 12 };
+enum { TP_CUDA_R_32F = 0 }; /* cudaDataType (library_types.h) */
 
 #define TP_CUSPARSE_FUNCTIONS(X)                                                                 \
   X(cusparseCreate, tp_cusparse_status, (tp_cusparse_handle * handle))                           \
   X(cusparseDestroy, tp_cusparse_status, (tp_cusparse_handle handle))                            \
   X(cusparseSetStream, tp_cusparse_status, (tp_cusparse_handle handle, cudaStream_t stream))     \
-  X(cusparseGetVersion, tp_cusparse_status, (tp_cusparse_handle handle, int* version))
+  X(cusparseGetVersion, tp_cusparse_status, (tp_cusparse_handle handle, int* version))           \
+  X(cusparseCreateCsr, tp_cusparse_status,                                                       \
+    (tp_cusparse_spmat_desc * spMatDescr, int64_t rows, int64_t cols, int64_t nnz,               \
+     void* csrRowOffsets, void* csrColInd, void* csrValues, int csrRowOffsetsType,               \
+     int csrColIndType, int idxBase, int valueType))                                             \
+  X(cusparseDestroySpMat, tp_cusparse_status, (tp_cusparse_spmat_desc spMatDescr))               \
+  X(cusparseCreateDnMat, tp_cusparse_status,                                                     \
+    (tp_cusparse_dnmat_desc * dnMatDescr, int64_t rows, int64_t cols, int64_t ld, void* values,  \
+     int valueType, int order))                                                                  \
+  X(cusparseDestroyDnMat, tp_cusparse_status, (tp_cusparse_dnmat_desc dnMatDescr))               \
+  X(cusparseSpMM_bufferSize, tp_cusparse_status,                                                 \
+    (tp_cusparse_handle handle, int opA, int opB, const void* alpha,                             \
+     tp_cusparse_spmat_desc matA, tp_cusparse_dnmat_desc matB, const void* beta,                 \
+     tp_cusparse_dnmat_desc matC, int computeType, int alg, size_t* bufferSize))                 \
+  X(cusparseSpMM, tp_cusparse_status,                                                            \
+    (tp_cusparse_handle handle, int opA, int opB, const void* alpha,                             \
+     tp_cusparse_spmat_desc matA, tp_cusparse_dnmat_desc matB, const void* beta,                 \
+     tp_cusparse_dnmat_desc matC, int computeType, int alg, void* externalBuffer))
 
 /* ---- the table ----------------------------------------------------------------------------------- */
 #define TP_VENDOR_POINTER(name, ret, args) ret(*name) args;
