@@ -35,7 +35,7 @@ const info = backend.info();
 const threads = backend.threads;
 console.log(`machine: ${cpuName()}, ${navigator.hardwareConcurrency} cores`);
 console.log(
-  `topiary: ${info.backend} backend, oneDNN ${info.onednn} (${info.isa}), threads ${threads} (TOPIARY_THREADS)`,
+  `topiary: ${backend.describe()} (TOPIARY_THREADS, TOPIARY_DEVICE)`,
 );
 
 const suite = values.suite!;

@@ -14,6 +14,7 @@ import {
   createModel,
   csrFromDense,
   csrLinear,
+  getDefaultBackend,
   linear,
   noGrad,
   sparseConv2d,
@@ -92,10 +93,17 @@ function prunedWeight(shape: number[], sparsity: number, stream: string): Tensor
   return Tensor.fromHost(host, shape);
 }
 
-/** Seconds per call of `fn`, over `iters` calls. */
+/** Waits for an asynchronous device (CUDA): a host read drains its one stream. */
+function syncDevice(): void {
+  if (getDefaultBackend().name !== "cpu") tidy(() => void Tensor.fromHost([0], [1]).toArray());
+}
+
+/** Seconds per call of `fn`, over `iters` calls (device work included). */
 function secondsPer(fn: () => void, iters: number): number {
+  syncDevice();
   const t0 = performance.now();
   for (let i = 0; i < iters; i++) fn();
+  syncDevice();
   return (performance.now() - t0) / 1000 / iters;
 }
 
