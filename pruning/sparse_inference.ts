@@ -2,7 +2,9 @@
  * Sparse inference: turns a (masked) model's convolution and linear layers into CSR layers
  * that run faster than the dense ones where the weights are sparse enough. Each layer is kept
  * dense or made sparse from a measured comparison of the two kernels at the layer's own input
- * shape (or from a density threshold), so a network is never slower than its dense self.
+ * shape (or from a density threshold). A layer that wins alone can lose inside the network
+ * (shared caches), so the measured mode then times the whole forward pass and turns sparse
+ * layers back to dense, smallest gain first, until the network is faster than its dense self.
  * @module
  */
 
@@ -51,6 +53,8 @@ export interface SparseLayerChoice {
   /** Median milliseconds of the dense and sparse forward (null when not measured). */
   denseMs: number | null;
   sparseMs: number | null;
+  /** Set when the whole-network check turned this layer back to dense. */
+  revertedByNetworkCheck?: boolean;
 }
 
 type Layer = Conv2d | Linear;
@@ -64,6 +68,13 @@ export class SparseInference {
   constructor(layers: SparseLayerChoice[], installed: { layer: Layer; csr: CsrMatrix }[]) {
     this.layers = layers;
     this.installed = installed;
+  }
+
+  /** Switches the converted layers between their sparse kernels (true) and dense forward. */
+  setEnabled(on: boolean): void {
+    for (const { layer, csr } of this.installed) {
+      layer.inferenceKernel = on ? (x) => sparseForward(layer, csr, x) : null;
+    }
   }
 
   /** Restores the dense forward of every converted layer and frees the CSR weights. */
@@ -135,6 +146,46 @@ function layerInputs(
     for (const [, layer] of layers) layer.inferenceKernel = null;
   }
   return shapes;
+}
+
+/**
+ * Times the whole forward pass with the chosen sparse layers against all-dense; while it is
+ * not faster, turns the sparse layer with the smallest measured gain back to dense.
+ */
+function networkCheck(
+  model: Module,
+  input: number[],
+  choices: SparseLayerChoice[],
+  installed: { layer: Layer; csr: CsrMatrix }[],
+  repeats: number,
+): void {
+  const forward = (model as Module & { forward(x: Tensor): Tensor }).forward.bind(model);
+  noGrad(() =>
+    tidy(() => {
+      const x = uniform(input, { seed: 0, stream: "sparse-inference-network" });
+      const timeNetwork = () => timeMs(() => forward(x), Math.max(3, repeats));
+      const kernels = installed.map(({ layer }) => layer.inferenceKernel);
+      const setAll = (on: boolean) =>
+        installed.forEach(({ layer }, i) => layer.inferenceKernel = on ? kernels[i] : null);
+      setAll(false);
+      const dense = timeNetwork();
+      setAll(true);
+      const sparseChoices = () => choices.filter((c) => c.kernel === "sparse");
+      while (installed.length && timeNetwork() >= dense) {
+        // Smallest gain first: the layer whose sparse kernel saved the least time alone.
+        const worst = sparseChoices().reduce((a, b) =>
+          a.denseMs! - a.sparseMs! <= b.denseMs! - b.sparseMs! ? a : b
+        );
+        const i = sparseChoices().indexOf(worst);
+        installed[i].layer.inferenceKernel = null;
+        installed[i].csr.dispose();
+        installed.splice(i, 1);
+        kernels.splice(i, 1);
+        worst.kernel = "dense";
+        worst.revertedByNetworkCheck = true;
+      }
+    })
+  );
 }
 
 /**
@@ -217,6 +268,9 @@ export function toSparseInference(
       } else {
         csr.dispose();
       }
+    }
+    if (opts.threshold === undefined && installed.length) {
+      networkCheck(model, [batch, ...example], choices, installed, repeats);
     }
   } catch (e) {
     new SparseInference(choices, installed).dispose();
