@@ -33,3 +33,4 @@ export {
   type SparseLayerChoice,
   toSparseInference,
 } from "./sparse_inference.ts";
+export { nmMask, type NmOptions, type NmReport, pruneNm } from "./nm.ts";
