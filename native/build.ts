@@ -44,6 +44,7 @@ const CFLAGS = [
   "-Wno-unused-parameter",
   "-fvisibility=default",
   `-I${nativeDir}/include`,
+  `-I${nativeDir}/common`,
 ];
 const LIBS = ["-ldnnl", "-lm", "-lpthread"];
 
@@ -92,6 +93,7 @@ async function buildCpu(force: boolean): Promise<string> {
   const headers = [
     ...listSources(`${nativeDir}/cpu`, [".h"]),
     ...listSources(`${nativeDir}/include`, [".h"]),
+    ...listSources(`${nativeDir}/common`, [".h"]),
   ];
   const key = await buildKey([...CFLAGS, ...LIBS], [...sources, ...headers]);
   const lib = `${outDir}/libtopiary_cpu.so`;

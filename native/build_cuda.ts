@@ -34,6 +34,7 @@ export const NVCC_FLAGS = [
   "-gencode",
   "arch=compute_90,code=[sm_90,compute_90]",
   `-I${nativeDir}/include`,
+  `-I${nativeDir}/common`,
   `-I${nativeDir}/cuda`,
 ];
 const LINK = ["-shared", "-cudart", "static", "-ldl", "-lpthread", "-lrt"];
@@ -84,7 +85,11 @@ export async function buildCuda(
   }
   const dir = `${nativeDir}/cuda`;
   const sources = listSources(dir, [".cu"]).filter((f) => !f.endsWith("tp_abi_check.cu"));
-  const headers = [...listSources(dir, [".h"]), ...listSources(`${nativeDir}/include`, [".h"])];
+  const headers = [
+    ...listSources(dir, [".h"]),
+    ...listSources(`${nativeDir}/include`, [".h"]),
+    ...listSources(`${nativeDir}/common`, [".h"]),
+  ];
   const version = (await run(nvcc, ["--version"])).out.trim().split("\n").pop() ?? "";
   const includes = Deno.env.get("TOPIARY_CUDA_INCLUDES") ?? "";
   const key = await buildKey([...NVCC_FLAGS, ...LINK, version, includes], [
@@ -111,7 +116,8 @@ export async function buildCuda(
     return obj;
   });
   const tmp = `${lib}.tmp.${Deno.pid}`;
-  const r = await run(nvcc, [...NVCC_FLAGS.slice(0, 8), ...LINK, "-o", tmp, ...objects]);
+  const arch = NVCC_FLAGS.filter((f) => !f.startsWith("-I"));
+  const r = await run(nvcc, [...arch, ...LINK, "-o", tmp, ...objects]);
   if (r.code !== 0) throw new Error(`linking libtopiary_cuda.so failed:\n${r.out}`);
   Deno.renameSync(tmp, lib);
   Deno.removeSync(objDir, { recursive: true });

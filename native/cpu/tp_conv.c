@@ -29,34 +29,6 @@ static void plan_destroy(void* v) {
 }
 
 /* Validates p and computes the output size. */
-int tp__conv_check(const char* op, const int64_t* p, int64_t* P, int64_t* Q) {
-  TP_REQUIRE(p != NULL, "%s: params is NULL", op);
-  static const char* names[TP_CONV_NPARAMS] = {
-      "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top", "pad_left",
-      "pad_bottom", "pad_right", "dilation_h", "dilation_w", "has_bias"};
-  for (int i = 0; i < TP_CONV_NPARAMS; i++) {
-    int64_t lo = (i >= PT && i <= PR) || i == HAS_BIAS ? 0 : 1;
-    int64_t hi = i == HAS_BIAS ? 1 : ((int64_t)1 << 31) - 1;
-    TP_REQUIRE(p[i] >= lo && p[i] <= hi, "%s: %s = %lld must be in [%lld, %lld]", op, names[i],
-               (long long)p[i], (long long)lo, (long long)hi);
-  }
-  int64_t eh = (p[R_] - 1) * p[DH] + 1, ew = (p[S_] - 1) * p[DW] + 1;
-  int64_t nh = p[H_] + p[PT] + p[PB] - eh, nw = p[W_] + p[PL] + p[PR] - ew;
-  *P = nh < 0 ? 0 : nh / p[SH] + 1;
-  *Q = nw < 0 ? 0 : nw / p[SW] + 1;
-  TP_REQUIRE(*P >= 1 && *Q >= 1,
-             "%s: empty output: input %lldx%lld, padding (%lld,%lld,%lld,%lld), kernel "
-             "%lldx%lld, dilation %lldx%lld, stride %lldx%lld give %lldx%lld",
-             op, (long long)p[H_], (long long)p[W_], (long long)p[PT], (long long)p[PL],
-             (long long)p[PB], (long long)p[PR], (long long)p[R_], (long long)p[S_],
-             (long long)p[DH], (long long)p[DW], (long long)p[SH], (long long)p[SW],
-             (long long)*P, (long long)*Q);
-  const int64_t xd[4] = {p[N_], p[C_], p[H_], p[W_]}, wd[4] = {p[K_], p[C_], p[R_], p[S_]};
-  const int64_t yd[4] = {p[N_], p[K_], *P, *Q};
-  TP_TRY(tp__check_dims(op, "x", 4, xd));
-  TP_TRY(tp__check_dims(op, "w", 4, wd));
-  return tp__check_dims(op, "y", 4, yd);
-}
 
 static void conv_geometry(const int64_t* p, dnnl_dims_t st, dnnl_dims_t dil, dnnl_dims_t pl,
                           dnnl_dims_t pr) {

@@ -38,16 +38,6 @@ void tp__parallel_for(int64_t n, int64_t grain, tp_range_fn fn, void* ctx);
 /* Byte size of a live buffer from tp_alloc, or 0 if `ptr` is not one. */
 uint64_t tp__buffer_size(const void* ptr);
 
-/* Checks that `ptr` is a live buffer holding elements [offset, offset + count) of
- * elem_size bytes each; `name` and `op` name the argument in the error. */
-int tp__check_range(const char* op, const char* name, const void* ptr, int64_t offset,
-                    int64_t count, int elem_size);
-
-/* Checks a strided n-d layout (ndim <= TP_MAX_DIMS, shape >= 0) against its buffer:
- * every element it addresses lies inside `ptr`'s allocation. */
-int tp__check_layout(const char* op, const char* name, const void* ptr, int ndim,
-                     const int64_t* shape, const int64_t* strides, int64_t offset,
-                     int elem_size);
 
 /* Number of elements of a shape (shape entries >= 0 are assumed checked). */
 int64_t tp__numel(int ndim, const int64_t* shape);
@@ -77,5 +67,7 @@ int64_t tp__plan_entries(void);
 void tp__plan_clear_all(void);
 
 #pragma GCC visibility pop
+
+#include "tp_checks.h"
 
 #endif

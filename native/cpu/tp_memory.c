@@ -190,42 +190,6 @@ uint64_t tp__buffer_size(const void* ptr) {
   return size;
 }
 
-int tp__check_range(const char* op, const char* name, const void* ptr, int64_t offset,
-                    int64_t count, int elem_size) {
-  TP_REQUIRE(ptr != NULL, "%s: %s is NULL", op, name);
-  TP_REQUIRE(offset >= 0 && count >= 0, "%s: %s has negative offset %lld or count %lld", op,
-             name, (long long)offset, (long long)count);
-  uint64_t size = tp__buffer_size(ptr);
-  TP_REQUIRE(size != 0, "%s: %s (%p) is not a live buffer (freed or never allocated)", op, name,
-             ptr);
-  uint64_t end = ((uint64_t)offset + (uint64_t)count) * (uint64_t)elem_size;
-  TP_REQUIRE(end <= size, "%s: %s needs %llu bytes but its buffer holds %llu", op, name,
-             (unsigned long long)end, (unsigned long long)size);
-  return TP_OK;
-}
-
-int tp__check_layout(const char* op, const char* name, const void* ptr, int ndim,
-                     const int64_t* shape, const int64_t* strides, int64_t offset,
-                     int elem_size) {
-  TP_REQUIRE(ndim >= 0 && ndim <= TP_MAX_DIMS, "%s: %s has %d dims (at most %d)", op, name, ndim,
-             TP_MAX_DIMS);
-  TP_REQUIRE(ndim == 0 || (shape != NULL && strides != NULL), "%s: %s shape or strides NULL", op,
-             name);
-  int64_t lo = offset, hi = offset;
-  for (int i = 0; i < ndim; i++) {
-    TP_REQUIRE(shape[i] >= 0, "%s: %s has negative dim %lld at axis %d", op, name,
-               (long long)shape[i], i);
-    if (shape[i] == 0) return TP_OK; /* empty: touches nothing */
-    int64_t span;
-    TP_REQUIRE(!__builtin_mul_overflow(shape[i] - 1, strides[i], &span) &&
-                   !__builtin_add_overflow(span < 0 ? lo : hi, span, span < 0 ? &lo : &hi),
-               "%s: %s layout overflows (dim %lld, stride %lld at axis %d)", op, name,
-               (long long)shape[i], (long long)strides[i], i);
-  }
-  TP_REQUIRE(lo >= 0, "%s: %s addresses element %lld before its buffer", op, name, (long long)lo);
-  return tp__check_range(op, name, ptr, 0, hi + 1, elem_size);
-}
-
 void* tp__scratch_alloc(uint64_t bytes) {
   void* p = NULL;
   if (tp_alloc(bytes ? bytes : 1, &p) != TP_OK) return NULL;

@@ -40,26 +40,6 @@ int tp__dnnl(const char* op, dnnl_engine_t* engine, dnnl_stream_t* stream) {
 }
 
 /* ---- small helpers -------------------------------------------------------------------------- */
-const char* tp__dims_str(char* buf, int cap, int ndim, const int64_t* dims) {
-  int n = snprintf(buf, (size_t)cap, "[");
-  for (int i = 0; i < ndim && n < cap; i++)
-    n += snprintf(buf + n, (size_t)(cap - n), i ? ",%lld" : "%lld", (long long)dims[i]);
-  if (n < cap) snprintf(buf + n, (size_t)(cap - n), "]");
-  return buf;
-}
-
-int tp__check_dims(const char* op, const char* name, int ndim, const int64_t* dims) {
-  char s[160];
-  uint64_t bytes = 4;
-  for (int i = 0; i < ndim; i++) {
-    TP_REQUIRE(dims[i] >= 1 && (uint64_t)dims[i] <= TP_MAX_BYTES,
-               "%s: %s dims %s must all be >= 1", op, name, tp__dims_str(s, sizeof s, ndim, dims));
-    TP_REQUIRE(!__builtin_mul_overflow(bytes, (uint64_t)dims[i], &bytes) && bytes <= TP_MAX_BYTES,
-               "%s: %s dims %s are too large", op, name, tp__dims_str(s, sizeof s, ndim, dims));
-  }
-  return TP_OK;
-}
-
 typedef struct {
   const float* x;
   float beta;

@@ -6,25 +6,15 @@
 #include <oneapi/dnnl/dnnl_debug.h>
 
 #include "tp_internal.h"
+#include "tp_checks.h"
 
 #pragma GCC visibility push(hidden)
-
-/* Largest buffer any op may address (the allocator's limit). */
-#define TP_MAX_BYTES ((uint64_t)1 << 46)
 
 /* Lazily created CPU engine and stream (either out pointer may be NULL). */
 int tp__dnnl(const char* op, dnnl_engine_t* engine, dnnl_stream_t* stream);
 /* TP_ERR_BACKEND naming the op, what failed and the dnnl status. */
 int tp__dnnl_fail(const char* op, const char* what, dnnl_status_t s);
 
-/* "[a,b,c]" into buf. */
-const char* tp__dims_str(char* buf, int cap, int ndim, const int64_t* dims);
-/* Every dim >= 1 and the f32 tensor fits TP_MAX_BYTES; `name` names it in the error. */
-int tp__check_dims(const char* op, const char* name, int ndim, const int64_t* dims);
-
-/* Validates TP_CONV_NPARAMS convolution parameters (ranges, non-empty output, sizes) and
- * gives the output height P and width Q. */
-int tp__conv_check(const char* op, const int64_t* p, int64_t* P, int64_t* Q);
 
 /* ---- format registry: interned memory descs; 0 = plain dense row-major f32 ---------------- */
 int tp__plain_md(const char* op, int ndim, const int64_t* dims, dnnl_memory_desc_t* md);

@@ -403,7 +403,7 @@ static void decode_range(void* q, int64_t j0, int64_t j1) {
 int tp_sparse_conv2d_fwd(const int64_t* p, int64_t nnz, const void* x, const void* row_ptr,
                          const void* col_idx, const void* values, const void* b, void* y) {
   static const char* op = "tp_sparse_conv2d_fwd";
-  int64_t P, Q;
+  int64_t P = 0, Q = 0;
   TP_TRY(tp__conv_check(op, p, &P, &Q));
   const int64_t N = p[N_], C = p[C_], H = p[H_], W = p[W_], K = p[K_], R = p[R_], S = p[S_];
   TP_TRY(check_csr(op, K, C * R * S, nnz, row_ptr, col_idx, values));

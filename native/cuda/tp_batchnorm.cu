@@ -12,33 +12,13 @@
 #include <stdio.h>
 
 #include "tp_cuda_internal.h"
+#include "tp_checks.h"
 
 enum { N_, C_, H_, W_, AFFINE, TRAINING };
 
-#define BN_MAX_BYTES ((uint64_t)1 << 46)
 #define BN_THREADS 512
 
 /* ---- validation (the CPU's checks and messages) ------------------------------------------ */
-static const char* dims_str(char* buf, int cap, int ndim, const int64_t* dims) {
-  int n = snprintf(buf, (size_t)cap, "[");
-  for (int i = 0; i < ndim && n < cap; i++)
-    n += snprintf(buf + n, (size_t)(cap - n), i ? ",%lld" : "%lld", (long long)dims[i]);
-  if (n < cap) snprintf(buf + n, (size_t)(cap - n), "]");
-  return buf;
-}
-
-static int check_dims(const char* op, const char* name, int ndim, const int64_t* dims) {
-  char s[160];
-  uint64_t bytes = 4;
-  for (int i = 0; i < ndim; i++) {
-    TP_REQUIRE(dims[i] >= 1 && (uint64_t)dims[i] <= BN_MAX_BYTES,
-               "%s: %s dims %s must all be >= 1", op, name, dims_str(s, sizeof s, ndim, dims));
-    TP_REQUIRE(!__builtin_mul_overflow(bytes, (uint64_t)dims[i], &bytes) && bytes <= BN_MAX_BYTES,
-               "%s: %s dims %s are too large", op, name, dims_str(s, sizeof s, ndim, dims));
-  }
-  return TP_OK;
-}
-
 static int plain_only(const char* op, const char* name, int fmt) {
   TP_REQUIRE(fmt == 0, "%s: %s has format %d, but the CUDA backend has only plain layouts "
              "(format 0)", op, name, fmt);
@@ -56,7 +36,7 @@ static int check_params(const char* op, const int64_t* p, float eps, int x_fmt) 
   TP_REQUIRE(isfinite(eps) && eps >= 0.0f, "%s: eps must be finite and >= 0, got %g", op,
              (double)eps);
   const int64_t xd[4] = {p[N_], p[C_], p[H_], p[W_]};
-  TP_TRY(check_dims(op, "x", 4, xd));
+  TP_TRY(tp__check_dims(op, "x", 4, xd));
   return plain_only(op, "x", x_fmt);
 }
 

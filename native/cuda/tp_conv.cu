@@ -17,13 +17,13 @@
 #include <string.h>
 
 #include "tp_cuda_internal.h"
+#include "tp_checks.h"
 #include "tp_vendor.h"
 
 enum { N_, C_, H_, W_, K_, R_, S_, SH, SW, PT, PL, PB, PR, DH, DW, HAS_BIAS };
 enum { FWD, BWD_DATA, BWD_FILTER };
 static const char* dir_names[3] = {"conv_fwd", "conv_bwd_data", "conv_bwd_filter"};
 
-#define CONV_MAX_BYTES ((uint64_t)1 << 46)
 #define CONV_CACHE_CAP 128
 #define KEY_LEN (TP_CONV_NPARAMS + 2) /* params, tf32, deterministic */
 #define RED_THREADS 256
@@ -69,62 +69,12 @@ static void cache_clear(void) {
 static void register_cache(void) { tp__plan_register(cache_entries, cache_clear); }
 
 /* ---- validation (the CPU's checks and messages) ------------------------------------------ */
-static const char* dims_str(char* buf, int cap, int ndim, const int64_t* dims) {
-  int n = snprintf(buf, (size_t)cap, "[");
-  for (int i = 0; i < ndim && n < cap; i++)
-    n += snprintf(buf + n, (size_t)(cap - n), i ? ",%lld" : "%lld", (long long)dims[i]);
-  if (n < cap) snprintf(buf + n, (size_t)(cap - n), "]");
-  return buf;
-}
-
-static int check_dims(const char* op, const char* name, int ndim, const int64_t* dims) {
-  char s[160];
-  uint64_t bytes = 4;
-  for (int i = 0; i < ndim; i++) {
-    TP_REQUIRE(dims[i] >= 1 && (uint64_t)dims[i] <= CONV_MAX_BYTES,
-               "%s: %s dims %s must all be >= 1", op, name, dims_str(s, sizeof s, ndim, dims));
-    TP_REQUIRE(!__builtin_mul_overflow(bytes, (uint64_t)dims[i], &bytes) &&
-                   bytes <= CONV_MAX_BYTES,
-               "%s: %s dims %s are too large", op, name, dims_str(s, sizeof s, ndim, dims));
-  }
-  return TP_OK;
-}
-
 static int plain_only(const char* op, const char* name, int fmt) {
   TP_REQUIRE(fmt == 0, "%s: %s has format %d, but the CUDA backend has only plain layouts "
              "(format 0)", op, name, fmt);
   return TP_OK;
 }
 
-/* Validates p and computes the output size. */
-static int check_params(const char* op, const int64_t* p, int64_t* P, int64_t* Q) {
-  TP_REQUIRE(p != NULL, "%s: params is NULL", op);
-  static const char* names[TP_CONV_NPARAMS] = {
-      "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top", "pad_left",
-      "pad_bottom", "pad_right", "dilation_h", "dilation_w", "has_bias"};
-  for (int i = 0; i < TP_CONV_NPARAMS; i++) {
-    int64_t lo = (i >= PT && i <= PR) || i == HAS_BIAS ? 0 : 1;
-    int64_t hi = i == HAS_BIAS ? 1 : ((int64_t)1 << 31) - 1;
-    TP_REQUIRE(p[i] >= lo && p[i] <= hi, "%s: %s = %lld must be in [%lld, %lld]", op, names[i],
-               (long long)p[i], (long long)lo, (long long)hi);
-  }
-  int64_t eh = (p[R_] - 1) * p[DH] + 1, ew = (p[S_] - 1) * p[DW] + 1;
-  int64_t nh = p[H_] + p[PT] + p[PB] - eh, nw = p[W_] + p[PL] + p[PR] - ew;
-  *P = nh < 0 ? 0 : nh / p[SH] + 1;
-  *Q = nw < 0 ? 0 : nw / p[SW] + 1;
-  TP_REQUIRE(*P >= 1 && *Q >= 1,
-             "%s: empty output: input %lldx%lld, padding (%lld,%lld,%lld,%lld), kernel "
-             "%lldx%lld, dilation %lldx%lld, stride %lldx%lld give %lldx%lld",
-             op, (long long)p[H_], (long long)p[W_], (long long)p[PT], (long long)p[PL],
-             (long long)p[PB], (long long)p[PR], (long long)p[R_], (long long)p[S_],
-             (long long)p[DH], (long long)p[DW], (long long)p[SH], (long long)p[SW],
-             (long long)*P, (long long)*Q);
-  const int64_t xd[4] = {p[N_], p[C_], p[H_], p[W_]}, wd[4] = {p[K_], p[C_], p[R_], p[S_]};
-  const int64_t yd[4] = {p[N_], p[K_], *P, *Q};
-  TP_TRY(check_dims(op, "x", 4, xd));
-  TP_TRY(check_dims(op, "w", 4, wd));
-  return check_dims(op, "y", 4, yd);
-}
 
 /* What cuDNN's legacy API cannot take: asymmetric padding, tensors over INT_MAX elements. */
 static int check_supported(const char* op, const int64_t* p, int64_t P, int64_t Q) {
@@ -340,7 +290,7 @@ static __global__ void bias_grad_kernel(const float* dy, float* db, int64_t N, i
 int tp_conv2d_query(const int64_t* p, int64_t* out) {
   static const char* op = "tp_conv2d_query";
   int64_t P = 0, Q = 0;
-  TP_TRY(check_params(op, p, &P, &Q));
+  TP_TRY(tp__conv_check(op, p, &P, &Q));
   TP_REQUIRE(out != NULL, "%s: out is NULL", op);
   TP_TRY(check_supported(op, p, P, Q));
   out[0] = 0, out[1] = p[N_] * p[K_] * P * Q * 4;
@@ -355,7 +305,7 @@ int tp_conv2d_fwd(const int64_t* p, int x_fmt, const void* x, const void* w, con
   static const char* op = "tp_conv2d_fwd";
   TP_TRY(tp__ensure_init());
   int64_t P = 0, Q = 0;
-  TP_TRY(check_params(op, p, &P, &Q));
+  TP_TRY(tp__conv_check(op, p, &P, &Q));
   TP_TRY(plain_only(op, "x", x_fmt));
   TP_TRY(tp__check_range(op, "x", x, 0, p[N_] * p[C_] * p[H_] * p[W_] * 4, 1));
   TP_TRY(tp__check_range(op, "w", w, 0, p[K_] * p[C_] * p[R_] * p[S_], 4));
@@ -375,7 +325,7 @@ int tp_conv2d_bwd_data(const int64_t* p, int dy_fmt, const void* dy, const void*
   static const char* op = "tp_conv2d_bwd_data";
   TP_TRY(tp__ensure_init());
   int64_t P = 0, Q = 0;
-  TP_TRY(check_params(op, p, &P, &Q));
+  TP_TRY(tp__conv_check(op, p, &P, &Q));
   TP_TRY(plain_only(op, "dy", dy_fmt));
   TP_TRY(tp__check_range(op, "dy", dy, 0, p[N_] * p[K_] * P * Q * 4, 1));
   TP_TRY(tp__check_range(op, "w", w, 0, p[K_] * p[C_] * p[R_] * p[S_], 4));
@@ -390,7 +340,7 @@ int tp_conv2d_bwd_weights(const int64_t* p, int x_fmt, const void* x, int dy_fmt
   static const char* op = "tp_conv2d_bwd_weights";
   TP_TRY(tp__ensure_init());
   int64_t P = 0, Q = 0;
-  TP_TRY(check_params(op, p, &P, &Q));
+  TP_TRY(tp__conv_check(op, p, &P, &Q));
   const int64_t nw = p[K_] * p[C_] * p[R_] * p[S_], K = p[K_];
   TP_REQUIRE(isfinite(beta), "%s: beta must be finite, got %g", op, (double)beta);
   TP_TRY(plain_only(op, "x", x_fmt));

@@ -62,14 +62,6 @@ void tp__record_algorithm(const char* what);
 /* Byte size of a live buffer from tp_alloc, or 0 if `ptr` is not one. */
 uint64_t tp__buffer_size(const void* ptr);
 
-/* Checks that `ptr` is a live buffer holding elements [offset, offset + count). */
-int tp__check_range(const char* op, const char* name, const void* ptr, int64_t offset,
-                    int64_t count, int elem_size);
-
-/* Checks a strided n-d layout against its buffer (every addressed element inside it). */
-int tp__check_layout(const char* op, const char* name, const void* ptr, int ndim,
-                     const int64_t* shape, const int64_t* strides, int64_t offset,
-                     int elem_size);
 
 int64_t tp__numel(int ndim, const int64_t* shape);
 int tp__dtype_size(int dtype);
@@ -127,5 +119,7 @@ __device__ __forceinline__ int64_t tp__offset_of(const tp_layout& l, int64_t i) 
   }
   return off;
 }
+
+#include "tp_checks.h"
 
 #endif

@@ -14,10 +14,10 @@
 #include <stdio.h>
 
 #include "tp_cuda_internal.h"
+#include "tp_checks.h"
 
 enum { N_, C_, H_, W_, KH, KW, SH, SW, PT, PL, PB, PR, KIND };
 
-#define POOL_MAX_BYTES ((uint64_t)1 << 46)
 
 typedef struct {
   int64_t H, W, KH, KW, SH, SW, PT, PL, P, Q;
@@ -25,27 +25,6 @@ typedef struct {
 } pool_geom;
 
 /* ---- validation (the CPU's checks and messages) ------------------------------------------ */
-static const char* dims_str(char* buf, int cap, int ndim, const int64_t* dims) {
-  int n = snprintf(buf, (size_t)cap, "[");
-  for (int i = 0; i < ndim && n < cap; i++)
-    n += snprintf(buf + n, (size_t)(cap - n), i ? ",%lld" : "%lld", (long long)dims[i]);
-  if (n < cap) snprintf(buf + n, (size_t)(cap - n), "]");
-  return buf;
-}
-
-static int check_dims(const char* op, const char* name, int ndim, const int64_t* dims) {
-  char s[160];
-  uint64_t bytes = 4;
-  for (int i = 0; i < ndim; i++) {
-    TP_REQUIRE(dims[i] >= 1 && (uint64_t)dims[i] <= POOL_MAX_BYTES,
-               "%s: %s dims %s must all be >= 1", op, name, dims_str(s, sizeof s, ndim, dims));
-    TP_REQUIRE(!__builtin_mul_overflow(bytes, (uint64_t)dims[i], &bytes) &&
-                   bytes <= POOL_MAX_BYTES,
-               "%s: %s dims %s are too large", op, name, dims_str(s, sizeof s, ndim, dims));
-  }
-  return TP_OK;
-}
-
 static int plain_only(const char* op, const char* name, int fmt) {
   TP_REQUIRE(fmt == 0, "%s: %s has format %d, but the CUDA backend has only plain layouts "
              "(format 0)", op, name, fmt);
@@ -76,8 +55,8 @@ static int check_params(const char* op, const int64_t* p, int x_fmt, int64_t* P,
              op, (long long)p[H_], (long long)p[W_], (long long)p[PT], (long long)p[PL],
              (long long)p[PB], (long long)p[PR], (long long)p[KH], (long long)p[KW]);
   const int64_t xd[4] = {p[N_], p[C_], p[H_], p[W_]}, yd[4] = {p[N_], p[C_], *P, *Q};
-  TP_TRY(check_dims(op, "x", 4, xd));
-  TP_TRY(check_dims(op, "y", 4, yd)); /* P, Q can exceed H, W by the padding */
+  TP_TRY(tp__check_dims(op, "x", 4, xd));
+  TP_TRY(tp__check_dims(op, "y", 4, yd)); /* P, Q can exceed H, W by the padding */
   TP_TRY(plain_only(op, "x", x_fmt));
   if (p[KIND] == TP_POOL_MAX && p[KH] * p[KW] > INT_MAX)
     return tp__fail(TP_ERR_UNSUPPORTED,

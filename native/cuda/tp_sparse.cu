@@ -24,11 +24,11 @@
 #include <stdio.h>
 
 #include "tp_cuda_internal.h"
+#include "tp_checks.h"
 #include "tp_vendor.h"
 
 enum { N_, C_, H_, W_, K_, R_, S_, SH, SW, PT, PL, PB, PR, DH, DW, HAS_BIAS };
 
-#define MAX_BYTES ((uint64_t)1 << 46) /* the CPU's TP_MAX_BYTES */
 #define SCAN_THREADS 1024
 
 /* ---- validation ------------------------------------------------------------------------------ */
@@ -49,56 +49,6 @@ static int check_csr(const char* op, int64_t rows, int64_t cols, int64_t nnz, co
   return TP_OK;
 }
 
-static const char* dims_str(char* buf, int cap, int ndim, const int64_t* dims) {
-  int n = snprintf(buf, (size_t)cap, "[");
-  for (int i = 0; i < ndim && n < cap; i++)
-    n += snprintf(buf + n, (size_t)(cap - n), i ? ",%lld" : "%lld", (long long)dims[i]);
-  if (n < cap) snprintf(buf + n, (size_t)(cap - n), "]");
-  return buf;
-}
-
-/* The CPU's tp__check_dims. */
-static int check_dims(const char* op, const char* name, int ndim, const int64_t* dims) {
-  char s[160];
-  uint64_t bytes = 4;
-  for (int i = 0; i < ndim; i++) {
-    TP_REQUIRE(dims[i] >= 1 && (uint64_t)dims[i] <= MAX_BYTES, "%s: %s dims %s must all be >= 1",
-               op, name, dims_str(s, sizeof s, ndim, dims));
-    TP_REQUIRE(!__builtin_mul_overflow(bytes, (uint64_t)dims[i], &bytes) && bytes <= MAX_BYTES,
-               "%s: %s dims %s are too large", op, name, dims_str(s, sizeof s, ndim, dims));
-  }
-  return TP_OK;
-}
-
-/* The CPU's tp__conv_check: validates p and computes the output size. */
-static int conv_check(const char* op, const int64_t* p, int64_t* P, int64_t* Q) {
-  TP_REQUIRE(p != NULL, "%s: params is NULL", op);
-  static const char* names[TP_CONV_NPARAMS] = {
-      "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top", "pad_left",
-      "pad_bottom", "pad_right", "dilation_h", "dilation_w", "has_bias"};
-  for (int i = 0; i < TP_CONV_NPARAMS; i++) {
-    int64_t lo = (i >= PT && i <= PR) || i == HAS_BIAS ? 0 : 1;
-    int64_t hi = i == HAS_BIAS ? 1 : ((int64_t)1 << 31) - 1;
-    TP_REQUIRE(p[i] >= lo && p[i] <= hi, "%s: %s = %lld must be in [%lld, %lld]", op, names[i],
-               (long long)p[i], (long long)lo, (long long)hi);
-  }
-  int64_t eh = (p[R_] - 1) * p[DH] + 1, ew = (p[S_] - 1) * p[DW] + 1;
-  int64_t nh = p[H_] + p[PT] + p[PB] - eh, nw = p[W_] + p[PL] + p[PR] - ew;
-  *P = nh < 0 ? 0 : nh / p[SH] + 1;
-  *Q = nw < 0 ? 0 : nw / p[SW] + 1;
-  TP_REQUIRE(*P >= 1 && *Q >= 1,
-             "%s: empty output: input %lldx%lld, padding (%lld,%lld,%lld,%lld), kernel "
-             "%lldx%lld, dilation %lldx%lld, stride %lldx%lld give %lldx%lld",
-             op, (long long)p[H_], (long long)p[W_], (long long)p[PT], (long long)p[PL],
-             (long long)p[PB], (long long)p[PR], (long long)p[R_], (long long)p[S_],
-             (long long)p[DH], (long long)p[DW], (long long)p[SH], (long long)p[SW],
-             (long long)*P, (long long)*Q);
-  const int64_t xd[4] = {p[N_], p[C_], p[H_], p[W_]}, wd[4] = {p[K_], p[C_], p[R_], p[S_]};
-  const int64_t yd[4] = {p[N_], p[K_], *P, *Q};
-  TP_TRY(check_dims(op, "x", 4, xd));
-  TP_TRY(check_dims(op, "w", 4, wd));
-  return check_dims(op, "y", 4, yd);
-}
 
 static const char* cusparse_status_name(tp_cusparse_status s) {
   static const char* names[] = {
@@ -385,7 +335,7 @@ int tp_sparse_conv2d_fwd(const int64_t* p, int64_t nnz, const void* x, const voi
   static const char* op = "tp_sparse_conv2d_fwd";
   TP_TRY(tp__ensure_init());
   int64_t P = 0, Q = 0;
-  TP_TRY(conv_check(op, p, &P, &Q));
+  TP_TRY(tp__conv_check(op, p, &P, &Q));
   const int64_t N = p[N_], C = p[C_], H = p[H_], W = p[W_], K = p[K_], R = p[R_], S = p[S_];
   TP_TRY(check_csr(op, K, C * R * S, nnz, row_ptr, col_idx, values));
   TP_TRY(tp__check_range(op, "x", x, 0, N * C * H * W, 4));

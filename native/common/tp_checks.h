@@ -1,0 +1,110 @@
+/* Argument checks shared by the CPU and CUDA backends: one definition and the same messages
+ * on both devices. The backends' internal headers include it after defining tp__fail,
+ * TP_REQUIRE, TP_TRY and declaring tp__buffer_size. Not part of the ABI. */
+#ifndef TP_CHECKS_H
+#define TP_CHECKS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "topiary.h"
+
+/* Largest buffer any op may address (the allocators' limit). */
+#define TP_MAX_BYTES ((uint64_t)1 << 46)
+
+/* Checks that `ptr` is a live buffer holding elements [offset, offset + count) of elem_size
+ * bytes each; `name` and `op` name the argument in the error. */
+static inline int tp__check_range(const char* op, const char* name, const void* ptr,
+                                  int64_t offset, int64_t count, int elem_size) {
+  TP_REQUIRE(ptr != NULL, "%s: %s is NULL", op, name);
+  TP_REQUIRE(offset >= 0 && count >= 0, "%s: %s has negative offset %lld or count %lld", op,
+             name, (long long)offset, (long long)count);
+  uint64_t size = tp__buffer_size(ptr);
+  TP_REQUIRE(size != 0, "%s: %s (%p) is not a live buffer (freed or never allocated)", op, name,
+             ptr);
+  uint64_t end = ((uint64_t)offset + (uint64_t)count) * (uint64_t)elem_size;
+  TP_REQUIRE(end <= size, "%s: %s needs %llu bytes but its buffer holds %llu", op, name,
+             (unsigned long long)end, (unsigned long long)size);
+  return TP_OK;
+}
+
+/* Checks a strided n-d layout (ndim <= TP_MAX_DIMS, shape >= 0) against its buffer: every
+ * element it addresses lies inside `ptr`'s allocation. */
+static inline int tp__check_layout(const char* op, const char* name, const void* ptr, int ndim,
+                                   const int64_t* shape, const int64_t* strides, int64_t offset,
+                                   int elem_size) {
+  TP_REQUIRE(ndim >= 0 && ndim <= TP_MAX_DIMS, "%s: %s has %d dims (at most %d)", op, name, ndim,
+             TP_MAX_DIMS);
+  TP_REQUIRE(ndim == 0 || (shape != NULL && strides != NULL), "%s: %s shape or strides NULL", op,
+             name);
+  int64_t lo = offset, hi = offset;
+  for (int i = 0; i < ndim; i++) {
+    TP_REQUIRE(shape[i] >= 0, "%s: %s has negative dim %lld at axis %d", op, name,
+               (long long)shape[i], i);
+    if (shape[i] == 0) return TP_OK; /* empty: touches nothing */
+    int64_t span;
+    TP_REQUIRE(!__builtin_mul_overflow(shape[i] - 1, strides[i], &span) &&
+                   !__builtin_add_overflow(span < 0 ? lo : hi, span, span < 0 ? &lo : &hi),
+               "%s: %s layout overflows (dim %lld, stride %lld at axis %d)", op, name,
+               (long long)shape[i], (long long)strides[i], i);
+  }
+  TP_REQUIRE(lo >= 0, "%s: %s addresses element %lld before its buffer", op, name, (long long)lo);
+  return tp__check_range(op, name, ptr, 0, hi + 1, elem_size);
+}
+
+/* "[a,b,c]" into buf. */
+static inline const char* tp__dims_str(char* buf, int cap, int ndim, const int64_t* dims) {
+  int n = snprintf(buf, (size_t)cap, "[");
+  for (int i = 0; i < ndim && n < cap; i++)
+    n += snprintf(buf + n, (size_t)(cap - n), i ? ",%lld" : "%lld", (long long)dims[i]);
+  if (n < cap) snprintf(buf + n, (size_t)(cap - n), "]");
+  return buf;
+}
+
+/* Every dim >= 1 and the f32 tensor fits TP_MAX_BYTES; `name` names it in the error. */
+static inline int tp__check_dims(const char* op, const char* name, int ndim,
+                                 const int64_t* dims) {
+  char s[160];
+  uint64_t bytes = 4;
+  for (int i = 0; i < ndim; i++) {
+    TP_REQUIRE(dims[i] >= 1 && (uint64_t)dims[i] <= TP_MAX_BYTES,
+               "%s: %s dims %s must all be >= 1", op, name, tp__dims_str(s, sizeof s, ndim, dims));
+    TP_REQUIRE(!__builtin_mul_overflow(bytes, (uint64_t)dims[i], &bytes) && bytes <= TP_MAX_BYTES,
+               "%s: %s dims %s are too large", op, name, tp__dims_str(s, sizeof s, ndim, dims));
+  }
+  return TP_OK;
+}
+
+/* Validates TP_CONV_NPARAMS convolution parameters (ranges, non-empty output, sizes) and
+ * gives the output height P and width Q. */
+static inline int tp__conv_check(const char* op, const int64_t* p, int64_t* P, int64_t* Q) {
+  enum { N, C, H, W, K, R, S, SH, SW, PT, PL, PB, PR, DH, DW, BIAS };
+  TP_REQUIRE(p != NULL, "%s: params is NULL", op);
+  static const char* names[TP_CONV_NPARAMS] = {
+      "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top", "pad_left",
+      "pad_bottom", "pad_right", "dilation_h", "dilation_w", "has_bias"};
+  for (int i = 0; i < TP_CONV_NPARAMS; i++) {
+    int64_t lo = (i >= PT && i <= PR) || i == BIAS ? 0 : 1;
+    int64_t hi = i == BIAS ? 1 : ((int64_t)1 << 31) - 1;
+    TP_REQUIRE(p[i] >= lo && p[i] <= hi, "%s: %s = %lld must be in [%lld, %lld]", op, names[i],
+               (long long)p[i], (long long)lo, (long long)hi);
+  }
+  int64_t eh = (p[R] - 1) * p[DH] + 1, ew = (p[S] - 1) * p[DW] + 1;
+  int64_t nh = p[H] + p[PT] + p[PB] - eh, nw = p[W] + p[PL] + p[PR] - ew;
+  *P = nh < 0 ? 0 : nh / p[SH] + 1;
+  *Q = nw < 0 ? 0 : nw / p[SW] + 1;
+  TP_REQUIRE(*P >= 1 && *Q >= 1,
+             "%s: empty output: input %lldx%lld, padding (%lld,%lld,%lld,%lld), kernel "
+             "%lldx%lld, dilation %lldx%lld, stride %lldx%lld give %lldx%lld",
+             op, (long long)p[H], (long long)p[W], (long long)p[PT], (long long)p[PL],
+             (long long)p[PB], (long long)p[PR], (long long)p[R], (long long)p[S],
+             (long long)p[DH], (long long)p[DW], (long long)p[SH], (long long)p[SW],
+             (long long)*P, (long long)*Q);
+  const int64_t xd[4] = {p[N], p[C], p[H], p[W]}, wd[4] = {p[K], p[C], p[R], p[S]};
+  const int64_t yd[4] = {p[N], p[K], *P, *Q};
+  TP_TRY(tp__check_dims(op, "x", 4, xd));
+  TP_TRY(tp__check_dims(op, "w", 4, wd));
+  return tp__check_dims(op, "y", 4, yd);
+}
+
+#endif
