@@ -13,7 +13,7 @@ export {
 } from "./prunable.ts";
 export { fromHost, type LayerSparsity, MaskSet, type Scope, type SparsityReport } from "./masks.ts";
 export { type Criterion, prune, selectMasks, type SelectOptions } from "./select.ts";
-export { type ScoreOptions, ScoreSet, straightThrough } from "./scores.ts";
+export { type ScoreInit, type ScoreOptions, ScoreSet, straightThrough } from "./scores.ts";
 export {
   type Histogram,
   type LayerMeasure,
@@ -34,3 +34,38 @@ export {
   toSparseInference,
 } from "./sparse_inference.ts";
 export { nmMask, type NmOptions, type NmReport, pruneNm } from "./nm.ts";
+export {
+  type EdgePopupInit,
+  type EdgePopupOptions,
+  type EdgePopupReport,
+  randomizeForEdgePopup,
+} from "./edge_popup.ts";
+export {
+  expandGroups,
+  groupCount,
+  groupNorms,
+  projectionMask,
+  type ProjectionOptions,
+  projectSparse,
+  type Structure,
+  STRUCTURES,
+  topGroups,
+} from "./projection.ts";
+export { modelSizeBits, type Quantized, quantizeKmeans } from "./quantize.ts";
+export {
+  Admm,
+  type AdmmResidual,
+  hardPrune,
+  type Projection,
+  quantizeProjection,
+  sparsityProjection,
+} from "./admm.ts";
+export {
+  applyFilterPlan,
+  type FilterNorm,
+  type FilterPlan,
+  type FilterPruneOptions,
+  planFilters,
+  pruneFilters,
+  zeroFilters,
+} from "./filters.ts";

@@ -21,6 +21,7 @@ import {
   type Tensor,
   tidy,
   topkMasks,
+  uniform,
   zeros,
 } from "@topiary/core";
 import { MaskSet, type Scope } from "./masks.ts";
@@ -44,12 +45,46 @@ function fanIn(w: Tensor): number {
   return w.shape.slice(1).reduce((a, b) => a * b, 1);
 }
 
+/**
+ * How scores start: `hydra` (sqrt(6/fan_in)·W/max|W|, so the first mask is layer-wise
+ * magnitude pruning) or `kaiming_uniform` (edge-popup: PyTorch's kaiming_uniform_ with
+ * a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from the seed and the stream
+ * "scores:<weight name>").
+ */
+export type ScoreInit = "hydra" | "kaiming_uniform";
+
 /** Options of {@link ScoreSet}. */
 export interface ScoreOptions {
   /** Fraction of weights the mask removes. */
   sparsity: number;
-  /** "layerwise" (HYDRA) or "global". */
+  /** "layerwise" (HYDRA, edge-popup) or "global". */
   scope: Scope;
+  /** Score initialisation (default `hydra`). */
+  init?: ScoreInit;
+  /** Seed of the `kaiming_uniform` draw (default 0). */
+  seed?: number;
+}
+
+/** Initial scores of one layer (host values). */
+function initialScores(l: PrunableLayer, o: ScoreOptions): Float32Array {
+  const bound = 1 / Math.sqrt(fanIn(l.weight));
+  if ((o.init ?? "hydra") === "kaiming_uniform") {
+    const a = {
+      seed: o.seed ?? 0,
+      stream: `scores:${l.name}`,
+      counter: 0,
+      backend: l.weight.backend,
+    };
+    return tidy(() => uniform(l.weight.shape, a, -bound, bound).toArray() as Float32Array);
+  }
+  if (o.init !== undefined && o.init !== "hydra") {
+    throw new Error(`score pruning: unknown init "${o.init}" (known: hydra, kaiming_uniform)`);
+  }
+  const w = l.weight.toArray() as Float32Array;
+  let m = 0;
+  for (const v of w) m = Math.max(m, Math.abs(v));
+  const scale = Math.sqrt(6) * bound / (m > 0 ? m : 1);
+  return w.map((v) => v * scale);
 }
 
 /** Learnable scores of a model's prunable layers and the masks derived from them. */
@@ -62,10 +97,7 @@ export class ScoreSet {
   private readonly masks = new Map<string, Tensor>();
   private attached = false;
 
-  /**
-   * HYDRA's initialisation: s = sqrt(6 / fan_in) · W / max|W| per layer, so the first mask is
-   * exactly layer-wise magnitude pruning of the pretrained weights.
-   */
+  /** Scores for `layers`, initialised as `o.init` says (HYDRA's by default). */
   constructor(layers: readonly PrunableLayer[], o: ScoreOptions) {
     if (!(o.sparsity >= 0 && o.sparsity <= 1)) {
       throw new Error(`score pruning: sparsity must be in [0, 1], got ${o.sparsity}`);
@@ -74,12 +106,9 @@ export class ScoreSet {
     this.sparsity = o.sparsity;
     this.scope = o.scope;
     for (const l of layers) {
-      const w = l.weight.toArray() as Float32Array;
-      let m = 0;
-      for (const v of w) m = Math.max(m, Math.abs(v));
-      const scale = Math.sqrt(6 / fanIn(l.weight)) / (m > 0 ? m : 1);
+      const init = initialScores(l, o);
       const s = zeros(l.weight.shape, { backend: l.weight.backend, requiresGrad: true });
-      copyFromHost(s, w.map((v) => v * scale));
+      copyFromHost(s, init);
       this.scores.set(l.name, s);
     }
     this.refresh();

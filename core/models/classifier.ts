@@ -21,6 +21,14 @@ export abstract class Classifier extends Module {
     return this.logits(x);
   }
 
+  /**
+   * The modules the forward pass applies in order, for sequential networks (null for others,
+   * e.g. residual ones): what filter pruning walks to shrink consecutive layers together.
+   */
+  sequence(): readonly Module[] | null {
+    return null;
+  }
+
   /** The computation on a checked input. */
   protected abstract logits(x: Tensor): Tensor;
 }

@@ -38,6 +38,11 @@ export class LeNet5 extends Classifier {
     initModel(this, opts);
   }
 
+  /** The chain the forward pass runs. */
+  override sequence(): readonly Module[] {
+    return this.chain;
+  }
+
   protected logits(x: Tensor): Tensor {
     return runChain(x, this.chain);
   }
@@ -65,6 +70,11 @@ export class CaffeLeNet extends Classifier {
     const pool = new MaxPool2d(2);
     this.chain = [conv1, pool, conv2, pool, new Flatten(), fc1, new ReLU(), fc2];
     initModel(this, opts);
+  }
+
+  /** The chain the forward pass runs. */
+  override sequence(): readonly Module[] {
+    return this.chain;
   }
 
   protected logits(x: Tensor): Tensor {

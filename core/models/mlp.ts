@@ -44,6 +44,11 @@ export class MLP extends Classifier {
     initModel(this, opts);
   }
 
+  /** The chain the forward pass runs. */
+  override sequence(): readonly Module[] {
+    return this.chain;
+  }
+
   protected logits(x: Tensor): Tensor {
     return runChain(x, this.chain);
   }

@@ -12,6 +12,7 @@ import { fill } from "../ops/create.ts";
 import { fmtShape, getDefaultBackend, Tensor } from "../tensor.ts";
 import type { Initializable } from "./init.ts";
 import { Module } from "./module.ts";
+import { checkIndices, selectAlong } from "./_select.ts";
 
 /** Options of {@link BatchNorm2d}, as in PyTorch. */
 export interface BatchNorm2dOptions {
@@ -123,6 +124,16 @@ export class BatchNorm2d extends Module implements Initializable {
     fill(this.tensor("running_mean"), 0);
     fill(this.tensor("running_var"), 1);
     fill(this.tensor("num_batches_tracked"), 0);
+  }
+
+  /** Keeps only the channels `idx` (increasing), in place (structured pruning). */
+  selectChannels(idx: readonly number[]): void {
+    checkIndices("BatchNorm2d.selectChannels", idx, this.numFeatures);
+    for (const n of ["weight", "bias", "running_mean", "running_var"]) {
+      const has = n === "weight" || n === "bias" ? this.affine : this.trackRunningStats;
+      if (has) this.replaceTensor(n, selectAlong(this.tensor(n), 0, idx));
+    }
+    (this as { numFeatures: number }).numFeatures = idx.length;
   }
 
   /** Normalises x [N, numFeatures, H, W]. */

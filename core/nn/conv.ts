@@ -17,6 +17,7 @@ import {
   type LayerOptions,
 } from "./init.ts";
 import { Module } from "./module.ts";
+import { checkIndices, selectAlong } from "./_select.ts";
 
 /** Options of {@link Conv2d}, as in PyTorch. */
 export interface Conv2dLayerOptions extends LayerOptions {
@@ -119,6 +120,26 @@ export class Conv2d extends Module implements Initializable {
     initWeight(w, spec, opts.seed, joinName(prefix, "weight"));
     const b = this.bias;
     if (b) initBias(b, fans(w.shape).fanIn, spec, opts.seed, joinName(prefix, "bias"));
+  }
+
+  /**
+   * Keeps only the filters `out` and the input channels `in` (increasing indices), in place:
+   * weight and bias become the selected slices, so a filter-pruned layer is physically
+   * smaller. Optimizers holding the old tensors must be rebuilt.
+   */
+  selectChannels(o: { out?: readonly number[]; in?: readonly number[] }): void {
+    const self = this as { inChannels: number; outChannels: number };
+    if (o.out) {
+      checkIndices("Conv2d.selectChannels out", o.out, this.outChannels);
+      this.replaceTensor("weight", selectAlong(this.weight, 0, o.out));
+      if (this.bias) this.replaceTensor("bias", selectAlong(this.bias, 0, o.out));
+      self.outChannels = o.out.length;
+    }
+    if (o.in) {
+      checkIndices("Conv2d.selectChannels in", o.in, this.inChannels);
+      this.replaceTensor("weight", selectAlong(this.weight, 1, o.in));
+      self.inChannels = o.in.length;
+    }
   }
 
   /** Convolves x [N, inChannels, H, W]. */

@@ -16,6 +16,7 @@ import {
   type LayerOptions,
 } from "./init.ts";
 import { Module } from "./module.ts";
+import { checkIndices, selectAlong } from "./_select.ts";
 
 /** Options of {@link Linear}. */
 export interface LinearOptions extends LayerOptions {
@@ -89,6 +90,25 @@ export class Linear extends Module implements Initializable {
     initWeight(this.weight, spec, opts.seed, joinName(prefix, "weight"));
     const b = this.bias;
     if (b) initBias(b, this.inFeatures, spec, opts.seed, joinName(prefix, "bias"));
+  }
+
+  /**
+   * Keeps only the output features `out` and input features `in` (increasing indices), in
+   * place (structured pruning). Optimizers holding the old tensors must be rebuilt.
+   */
+  selectFeatures(o: { out?: readonly number[]; in?: readonly number[] }): void {
+    const self = this as { inFeatures: number; outFeatures: number };
+    if (o.out) {
+      checkIndices("Linear.selectFeatures out", o.out, this.outFeatures);
+      this.replaceTensor("weight", selectAlong(this.weight, 0, o.out));
+      if (this.bias) this.replaceTensor("bias", selectAlong(this.bias, 0, o.out));
+      self.outFeatures = o.out.length;
+    }
+    if (o.in) {
+      checkIndices("Linear.selectFeatures in", o.in, this.inFeatures);
+      this.replaceTensor("weight", selectAlong(this.weight, 1, o.in));
+      self.inFeatures = o.in.length;
+    }
   }
 
   /** Applies the layer to x [N, inFeatures]. */

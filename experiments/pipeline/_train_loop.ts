@@ -22,6 +22,7 @@ import {
   type Position,
   restoreTrainStateSync,
   saveTrainStateSync,
+  type Schedule,
   type StateDict,
   subset,
 } from "@topiary/core";
@@ -65,6 +66,8 @@ export interface TrainingRun {
   afterStep?: (next: Position) => void;
   /** Objective override (default: the config's training objective). */
   objective?: Objective;
+  /** Learning rate per step, overriding `schedule` (e.g. ADMM's periodic rate). */
+  lrSchedule?: Schedule;
   /**
    * Whether the eps and learning-rate warm-ups apply: training from scratch (default true).
    * Fine-tuning a trained model (after load, prune) starts at the full eps and rate.
@@ -184,7 +187,7 @@ export function runTraining(
     fit({
       model,
       optimizer: r.optimizer,
-      schedule: buildSchedule(schedule, r.optimizerConfig.lr, r.epochs, spe),
+      schedule: r.lrSchedule ?? buildSchedule(schedule, r.optimizerConfig.lr, r.epochs, spe),
       train: loader,
       epochs: r.epochs,
       objective,

@@ -1,66 +1,70 @@
 /**
- * The `prune` stage: one-shot magnitude (LWM) or random pruning of the current model, or
- * HYDRA's score optimisation (Sehwag et al. 2020: scores initialised as
- * sqrt(6/fan_in)·W/max|W|, weights frozen, scores trained with the config's objective, mask =
- * layer-wise top-k of |scores| recomputed once per step). The stage leaves fixed masks in the
- * pipeline (pruned weights zeroed); a following `train` stage fine-tunes with them.
+ * The `prune` stage: one-shot magnitude (LWM) or random pruning of the current model, or score
+ * optimisation with the weights frozen: HYDRA (Sehwag et al. 2020: scores initialised as
+ * sqrt(6/fan_in)·W/max|W| from the pretrained weights) or edge-popup (Ramanujan et al. 2020:
+ * the weights redrawn at random, `randomizeForEdgePopup`, scores kaiming-uniform). Scores train
+ * with the config's objective, clean or adversarial; mask = layer-wise top-k of |scores|,
+ * recomputed once per step. The stage leaves fixed masks in the pipeline (pruned weights
+ * zeroed); a following `train` stage fine-tunes with them (edge-popup's subnetwork is used as
+ * it is: no fine-tuning).
  * @module
  */
 
-import { MaskSet, prunableLayers, prune, type Scope, ScoreSet } from "@topiary/pruning";
 import {
-  bool,
-  choice,
-  ConfigError,
-  int,
-  keyOf,
-  list,
-  num,
-  opt,
-  type Raw,
-  str,
-} from "../config/_check.ts";
+  type EdgePopupInit,
+  MaskSet,
+  prune,
+  randomizeForEdgePopup,
+  type Scope,
+  ScoreSet,
+} from "@topiary/pruning";
+import { bool, choice, ConfigError, int, keyOf, num, opt, type Raw } from "../config/_check.ts";
+import { LAYER_KEYS, type LayerSettings, stageLayers, validateLayers } from "./_layers.ts";
 import type { OptimizerConfig, ScheduleConfig } from "../config/schema.ts";
 import { runTraining } from "./_train_loop.ts";
 import type { StageContext, StageDefinition, StageOutcome } from "./stage.ts";
 import { SGD } from "@topiary/core";
 
+/** Pruning methods of the stage. */
+export const PRUNE_METHODS = ["lwm", "random", "hydra", "edgepopup"] as const;
+
 /** Settings of a prune stage. */
-export interface PruneSettings {
-  method: "lwm" | "random" | "hydra";
+export interface PruneSettings extends LayerSettings {
+  method: typeof PRUNE_METHODS[number];
   sparsity: number;
   scope: Scope;
   /** Prune among the weights the current masks keep (iterative pruning). */
   iterative: boolean;
-  excludeOutput: boolean;
-  /** Weight names (or module prefixes) left dense. */
-  dense: string[];
-  /** HYDRA: epochs of score optimisation and its SGD settings. */
+  /** Score methods: epochs of score optimisation and its SGD settings. */
   epochs: number;
   lr: number;
   momentum: number;
   weightDecay: number;
+  /** Edge-popup: the random weights and whether the fan is scaled by the kept fraction. */
+  init: EdgePopupInit;
+  scaleFan: boolean;
 }
 
+const SCORE_KEYS = ["epochs", "lr", "momentum", "weightDecay"];
+const EDGE_POPUP_KEYS = ["init", "scaleFan"];
 const KEYS = [
   "method",
   "sparsity",
   "scope",
   "iterative",
-  "excludeOutput",
-  "dense",
-  "epochs",
-  "lr",
-  "momentum",
-  "weightDecay",
+  ...LAYER_KEYS,
+  ...SCORE_KEYS,
+  ...EDGE_POPUP_KEYS,
 ];
 
 function validate(raw: Raw, path: string): Record<string, unknown> {
-  const method = choice(raw.method, keyOf(path, "method"), ["lwm", "random", "hydra"] as const);
+  const method = choice(raw.method, keyOf(path, "method"), PRUNE_METHODS);
   if (raw.sparsity === undefined) throw new ConfigError(keyOf(path, "sparsity"), "is required");
+  const scores = method === "hydra" || method === "edgepopup";
+  const ep = method === "edgepopup";
   const s: PruneSettings = {
     method,
-    sparsity: num(raw.sparsity, keyOf(path, "sparsity"), 0, 1),
+    sparsity: num(raw.sparsity, keyOf(path, "sparsity"), 0, ep ? 0.999999 : 1),
     scope: opt(
       raw,
       path,
@@ -69,48 +73,59 @@ function validate(raw: Raw, path: string): Record<string, unknown> {
       "layerwise",
     ),
     iterative: opt(raw, path, "iterative", bool, false),
-    excludeOutput: opt(raw, path, "excludeOutput", bool, false),
-    dense: opt(
-      raw,
-      path,
-      "dense",
-      (x, p) => list(x, p).map((e, i) => str(e, keyOf(p, i))),
-      [] as string[],
-    ),
+    ...validateLayers(raw, path),
     // HYDRA's prune step (configs.yml, get_compact_net_adv_train.sh): 20 epochs of SGD,
-    // lr 0.1, momentum 0.9, weight decay 1e-4, cosine schedule.
-    epochs: opt(raw, path, "epochs", (x, p) => int(x, p, 1), 20),
+    // lr 0.1, momentum 0.9, weight decay 1e-4, cosine schedule. Edge-popup's CIFAR conv
+    // configs (hidden-networks, *_usc_unsigned.yml): 100 epochs, the same SGD settings.
+    epochs: opt(raw, path, "epochs", (x, p) => int(x, p, 1), ep ? 100 : 20),
     lr: opt(raw, path, "lr", (x, p) => num(x, p, 0), 0.1),
     momentum: opt(raw, path, "momentum", (x, p) => num(x, p, 0, 1), 0.9),
     weightDecay: opt(raw, path, "weightDecay", (x, p) => num(x, p, 0), 1e-4),
+    init: opt(
+      raw,
+      path,
+      "init",
+      (x, p) => choice(x, p, ["signed_constant", "kaiming_normal"] as const),
+      "signed_constant",
+    ),
+    // The paper scales the fan by the kept fraction (its best "scaled" variants).
+    scaleFan: opt(raw, path, "scaleFan", bool, true),
   };
-  if (method !== "hydra") {
-    for (const k of ["epochs", "lr", "momentum", "weightDecay"]) {
-      if (raw[k] !== undefined) {
-        throw new ConfigError(keyOf(path, k), `applies to method hydra only`);
-      }
-    }
+  const refuse = (keys: string[], why: string) => {
+    for (const k of keys) if (raw[k] !== undefined) throw new ConfigError(keyOf(path, k), why);
+  };
+  if (!scores) refuse(SCORE_KEYS, "applies to methods hydra and edgepopup only");
+  if (!ep) refuse(EDGE_POPUP_KEYS, "applies to method edgepopup only");
+  if (scores && s.iterative) {
+    throw new ConfigError(keyOf(path, "iterative"), `does not apply to method ${method}`);
   }
-  if (method === "hydra" && s.iterative) {
-    throw new ConfigError(keyOf(path, "iterative"), "does not apply to method hydra");
+  const { epochs: _e, lr: _l, momentum: _m, weightDecay: _w, init: _i, scaleFan: _f, ...rest } = s;
+  if (ep) return s as unknown as Record<string, unknown>;
+  if (scores) {
+    return {
+      ...rest,
+      epochs: s.epochs,
+      lr: s.lr,
+      momentum: s.momentum,
+      weightDecay: s.weightDecay,
+    };
   }
-  if (method !== "hydra") {
-    const { epochs: _e, lr: _l, momentum: _m, weightDecay: _w, ...rest } = s;
-    return rest;
-  }
-  return s as unknown as Record<string, unknown>;
+  return rest;
 }
 
 function runPrune(ctx: StageContext): StageOutcome {
   const s = ctx.stage.settings as unknown as PruneSettings;
-  const layers = prunableLayers(ctx.model, { excludeOutput: s.excludeOutput, exclude: s.dense });
   const t0 = performance.now();
-  if (!ctx.pruning.denseWeights) {
-    ctx.pruning.denseWeights = new Map(
-      layers.map((l) => [l.name, l.weight.toArray() as Float32Array]),
-    );
+  if (s.method === "edgepopup") {
+    if (ctx.pruning.masks) {
+      throw new Error(
+        `${ctx.stage.name}: edge-popup searches a dense random network; ` +
+          `the model is already pruned`,
+      );
+    }
   }
-  if (s.method !== "hydra") {
+  const layers = stageLayers(ctx, s);
+  if (s.method !== "hydra" && s.method !== "edgepopup") {
     let masks = ctx.pruning.masks;
     if (!masks || !sameLayers(masks, layers.map((l) => l.name))) {
       if (s.iterative && masks) {
@@ -135,8 +150,22 @@ function runPrune(ctx: StageContext): StageOutcome {
     };
   }
   // HYDRA: the scores start as layer-wise magnitude pruning of the current weights.
+  // Edge-popup: the weights are redrawn (from the seed: a resumed stage redraws the same).
   if (ctx.pruning.masks) ctx.pruning.masks.apply();
-  const scores = new ScoreSet(layers, { sparsity: s.sparsity, scope: s.scope });
+  const random = s.method === "edgepopup"
+    ? randomizeForEdgePopup(ctx.model, layers, {
+      sparsity: s.sparsity,
+      init: s.init,
+      scaleFan: s.scaleFan,
+      seed: ctx.config.seed,
+    })
+    : null;
+  const scores = new ScoreSet(layers, {
+    sparsity: s.sparsity,
+    scope: s.scope,
+    init: random ? "kaiming_uniform" : "hydra",
+    seed: ctx.config.seed,
+  });
   const optimizerConfig: OptimizerConfig = {
     name: "sgd",
     lr: s.lr,
@@ -176,7 +205,13 @@ function runPrune(ctx: StageContext): StageOutcome {
     warnEmpty(ctx, report.emptyLayers);
     return {
       seconds: out.seconds,
-      summary: { ...out.summary, method: "hydra", scope: s.scope, sparsity: report as never },
+      summary: {
+        ...out.summary,
+        method: s.method,
+        scope: s.scope,
+        sparsity: report as never,
+        randomWeights: random as never,
+      },
     };
   } finally {
     optimizer.dispose();
@@ -201,8 +236,10 @@ function warnEmpty(ctx: StageContext, empty: string[]): void {
 export const pruneStage: StageDefinition = {
   kind: "prune",
   summary: "prune the model: method lwm (least weight magnitude) | random | hydra (score " +
-    "optimisation), to `sparsity`, scope layerwise | global; later train stages fine-tune",
+    "optimisation) | edgepopup (scores on random weights), to `sparsity`, scope layerwise | " +
+    "global; later train stages fine-tune",
   keys: KEYS,
+  prunes: () => true,
   validate,
   run: runPrune,
 };

@@ -64,6 +64,16 @@ export interface StageDefinition {
   validate(raw: Raw, path: string): Record<string, unknown>;
   /** Runs (or resumes) the stage. */
   run(ctx: StageContext): Promise<StageOutcome> | StageOutcome;
+  /**
+   * Whether the stage prunes (with these settings): the weights before the first such stage
+   * are the dense side of the histograms. Default: no.
+   */
+  prunes?(settings: Record<string, unknown>): boolean;
+  /**
+   * Re-applies what a finished stage did to the model's architecture (e.g. filter pruning's
+   * smaller layers), before its saved weights are loaded on resume. Default: nothing.
+   */
+  restore?(model: Classifier, summary: { [key: string]: JsonValue }): void;
 }
 
 const REGISTRY = new Map<string, StageDefinition>();

@@ -1,6 +1,6 @@
 /**
- * The built-in stage kinds, registered on import: `train`, `prune`, `lottery` and `load`. The pruning issues register
- * theirs (prune, fine-tune, lottery rounds) the same way.
+ * The built-in stage kinds, registered on import: `train`, `prune` (LWM, random, HYDRA,
+ * edge-popup), `lottery`, `admm`, `atmc`, `filter` and `load`.
  * @module
  */
 
@@ -9,10 +9,16 @@ import { trainStage } from "./train_stage.ts";
 import { pruneStage } from "./prune_stage.ts";
 import { lotteryStage } from "./lottery_stage.ts";
 import { loadStage } from "./load_stage.ts";
+import { admmStage } from "./admm_stage.ts";
+import { atmcStage } from "./atmc_stage.ts";
+import { filterStage } from "./filter_stage.ts";
 
 registerStage(trainStage);
 registerStage(pruneStage);
 registerStage(lotteryStage);
 registerStage(loadStage);
+registerStage(admmStage);
+registerStage(atmcStage);
+registerStage(filterStage);
 
 export { stageDefinition, stageKinds };

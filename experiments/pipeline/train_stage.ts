@@ -151,6 +151,7 @@ export const trainStage: StageDefinition = {
   summary: "train the model (config.training; `epochs` and `lr` override the config's); after " +
     "a prune stage this is the fine-tune, with the masks fixed; `gradual` prunes while training",
   keys: ["epochs", "lr", "gradual"],
+  prunes: (s) => s.gradual !== undefined,
   validate(raw: Raw, path: string) {
     if (raw.gradual !== undefined && !isMapping(raw.gradual)) {
       throw new ConfigError(keyOf(path, "gradual"), "must be a mapping");

@@ -117,8 +117,8 @@ export async function runExperiment(
     const stages: StageRecord[] = [];
     const timings: RunResult["timings"] = { stages: {}, evaluation: 0 };
     for (const [index, stage] of cfg.pipeline.entries()) {
-      const prunes = stage.kind === "prune" || (stage.kind === "train" && !!stage.settings.gradual);
-      if (prunes && !pruning.denseWeights) {
+      const def = stageDefinition(stage.kind);
+      if (def.prunes?.(stage.settings) && !pruning.denseWeights) {
         // The weights before the first pruning stage: the "dense" side of the histograms.
         pruning.denseWeights = weightSnapshot(prunableLayers(model));
       }
@@ -130,12 +130,12 @@ export async function runExperiment(
           loadStageModel(model, folder.modelPath(`${stage.name}-r0`), pruning);
           pruning.denseWeights = weightSnapshot(prunableLayers(model));
         }
+        def.restore?.(model, m.stage.summary);
         loadStageModel(model, folder.modelPath(stage.name), pruning);
         stages.push(m.stage);
         timings.stages[stage.name] = m.seconds;
         continue;
       }
-      const def = stageDefinition(stage.kind);
       const out = await def.run({
         config: cfg,
         stage,

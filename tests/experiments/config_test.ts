@@ -76,7 +76,7 @@ Deno.test("config: bad values name the key and what is allowed", () => {
       "pipeline",
       [{ stage: "prune", method: "lwm", sparsity: 0.9, epochs: 3 }],
       "pipeline[0].epochs",
-      /hydra only/,
+      /hydra and edgepopup only/,
     ],
     [
       "pipeline",

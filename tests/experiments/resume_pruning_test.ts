@@ -1,7 +1,8 @@
 /**
  * Crash safety of the pruning stages: a run SIGKILLed inside HYDRA's score optimisation (its
- * scores are checkpointed with the model) or inside a lottery round resumes to the result
- * record of an uninterrupted run, timing fields aside.
+ * scores are checkpointed with the model), inside a lottery round, or inside ADMM or ATMC
+ * (Z and U checkpointed) resumes to the result record of an uninterrupted run, timing fields
+ * aside.
  * @module
  */
 
@@ -46,6 +47,40 @@ const CASES: [string, unknown[], string, RegExp][] = [
     // round 0: 5 step checkpoints, the rewinding point, epoch end, model = 8; then round 1.
     "checkpoint:11",
     /state-lottery-r1\.safetensors/,
+  ],
+  [
+    "ADMM, just after a Z/U update",
+    [
+      { stage: "train", epochs: 1 },
+      { stage: "admm", sparsity: 0.8, epochs: 2, every: 1 },
+      { stage: "train", name: "retrain", epochs: 1, lr: 0.001 },
+    ],
+    // train: 7 writes; admm epoch 0: 5 step checkpoints + epoch end (13); the update at the
+    // start of epoch 1 happens, then the kill at its first checkpoint: the resumed stage
+    // restores the epoch-end state and redoes the update.
+    "checkpoint:14",
+    /state-admm\.safetensors/,
+  ],
+  [
+    "ATMC (l0 projection, quantization by ADMM)",
+    [
+      { stage: "train", epochs: 1 },
+      { stage: "atmc", sparsity: 0.9, bits: 2, epochs: 1, quantEvery: 4 },
+    ],
+    "checkpoint:10",
+    /state-atmc\.safetensors/,
+  ],
+  [
+    "the fine-tuning of a filter-pruned (smaller) network",
+    [
+      { stage: "train", epochs: 1 },
+      { stage: "filter", sparsity: 0.5, units: true },
+      { stage: "train", name: "finetune", epochs: 1, lr: 0.001 },
+    ],
+    // train: 7 writes, the filter stage's model file the 8th; the resumed run rebuilds the
+    // smaller layers from the recorded plan before loading them.
+    "checkpoint:10",
+    /state-finetune\.safetensors/,
   ],
 ];
 

@@ -1,0 +1,146 @@
+/**
+ * The Pruning II stages in the pipeline on a tiny synthetic run: edge-popup subnetworks of a
+ * random network (adversarial loss), ADMM (train → admm → masked retrain) and ATMC (global l0
+ * projection + quantization). Each leaves the sparsity it promises in the result record.
+ * @module
+ */
+
+import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { join } from "node:path";
+import { keptCount, loadSafetensorsSync } from "@topiary/core";
+import { readYamlFile } from "../../experiments/config/load.ts";
+import { resolveConfig } from "../../experiments/config/resolve.ts";
+import { runExperiment } from "../../experiments/run/run.ts";
+import { assertThrowsMsg } from "../_harness.ts";
+
+const TINY = new URL("./fixtures/tiny.yaml", import.meta.url).pathname;
+
+function config(pipeline: unknown[]) {
+  const doc = readYamlFile(TINY) as Record<string, unknown>;
+  return resolveConfig({ ...doc, pipeline, seeds: [0] });
+}
+
+function host(path: string): Map<string, Float32Array> {
+  const f = loadSafetensorsSync(path);
+  const out = new Map([...f.tensors].map(([k, t]) => [k, t.toArray() as Float32Array]));
+  for (const t of f.tensors.values()) t.dispose();
+  return out;
+}
+
+Deno.test({
+  name: "pipeline: edge-popup, ADMM and ATMC stages keep their sparsity promises",
+  sanitizeResources: false,
+  fn: async () => {
+    const root = Deno.makeTempDirSync({ prefix: "topiary-prune2-" });
+    try {
+      // Edge-popup from the random network, PGD loss: kept weights are ± the scaled constant.
+      const ep = await runExperiment(
+        config([{ stage: "prune", method: "edgepopup", sparsity: 0.5, epochs: 1 }]),
+        join(root, "ep"),
+        { quiet: true },
+      );
+      const model = host(join(root, "ep", "model-prune.safetensors"));
+      const scales = (ep.stages[0].summary as { randomWeights: { scales: Record<string, number> } })
+        .randomWeights.scales;
+      for (const l of ep.measurements.layers) {
+        assertEquals(l.nonzero, keptCount(l.total, 0.5), l.name);
+        const w = model.get(l.name)!, c = scales[l.name];
+        assert(w.every((v) => v === 0 || Math.abs(Math.abs(v) - c) < 1e-6 * c), l.name);
+      }
+      // ADMM, filter structure: whole filters removed, then retrained with the masks.
+      const admm = await runExperiment(
+        config([
+          { stage: "train", epochs: 1 },
+          { stage: "admm", sparsity: 0.75, structure: "filter", epochs: 2, every: 1 },
+          { stage: "train", name: "retrain", epochs: 1, lr: 0.001 },
+        ]),
+        join(root, "admm"),
+        { quiet: true },
+      );
+      const as = admm.stages[1].summary as { updates: { epoch: number; primal: number }[] };
+      assertEquals(as.updates.map((u) => u.epoch), [1]);
+      const retrained = host(join(root, "admm", "model-retrain.safetensors"));
+      // SmallCNN's output channels / features per weight.
+      const outs: Record<string, number> = {
+        "0.weight": 16,
+        "2.weight": 32,
+        "5.weight": 100,
+        "7.weight": 10,
+      };
+      for (const l of admm.measurements.layers) {
+        const w = retrained.get(l.name)!, out = outs[l.name], inner = l.total / out;
+        let filters = 0;
+        for (let o = 0; o < out; o++) {
+          if (w.subarray(o * inner, (o + 1) * inner).some((v) => v !== 0)) filters++;
+        }
+        assertEquals(filters, keptCount(out, 0.75), `${l.name} filters left`);
+      }
+      // ATMC: one global budget, at most 2^2 + 1 values per layer.
+      const atmc = await runExperiment(
+        config([
+          { stage: "train", epochs: 1 },
+          { stage: "atmc", sparsity: 0.9, bits: 2, epochs: 1, quantEvery: 4 },
+        ]),
+        join(root, "atmc"),
+        { quiet: true },
+      );
+      const total = atmc.measurements.layers.reduce((a, l) => a + l.total, 0);
+      const kept = atmc.measurements.layers.reduce((a, l) => a + l.nonzero, 0);
+      assert(kept <= keptCount(total, 0.9) && kept > keptCount(total, 0.9) * 0.9, `${kept}`);
+      const q = host(join(root, "atmc", "model-atmc.safetensors"));
+      for (const l of atmc.measurements.layers) {
+        assert(new Set(q.get(l.name)!).size <= 5, `${l.name}: ${new Set(q.get(l.name)!).size}`);
+      }
+      const s = atmc.stages[1].summary as {
+        modelSizeBits: { bits: number; codes: number; index: number };
+        denseSizeBits: number;
+      };
+      assertEquals(s.modelSizeBits.codes, 2 * kept);
+      // At 10% density the bitmap (1 bit per weight) is the cheaper index.
+      assertEquals(s.modelSizeBits.index, total);
+      assertEquals(s.denseSizeBits, 32 * total);
+      // Filter pruning: a physically smaller network, fine-tuned dense.
+      const f = await runExperiment(
+        config([
+          { stage: "train", epochs: 1 },
+          { stage: "filter", sparsity: 0.75, norm: "l2" },
+          { stage: "train", name: "finetune", epochs: 1, lr: 0.001 },
+        ]),
+        join(root, "filter"),
+        { quiet: true },
+      );
+      const fs = f.stages[1].summary as { parametersBefore: number; parametersAfter: number };
+      assert(fs.parametersAfter < fs.parametersBefore / 3, JSON.stringify(fs));
+      const sizes = Object.fromEntries(f.measurements.layers.map((l) => [l.name, l.total]));
+      // conv1 keeps 4 of 16 filters, conv2 8 of 32 (on 4 inputs), fc1 reads 8·7·7 features.
+      assertEquals(sizes, {
+        "0.weight": 4 * 16,
+        "2.weight": 8 * 4 * 16,
+        "5.weight": 100 * 8 * 49,
+        "7.weight": 1000,
+      });
+    } finally {
+      Deno.removeSync(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test("pipeline: Pruning II settings are checked", () => {
+  assertThrowsMsg(
+    () => config([{ stage: "admm", sparsity: 0.5, structure: "rows" }]),
+    /pipeline\[0\]\.structure.*must be one of/,
+  );
+  assertThrowsMsg(() => config([{ stage: "admm" }]), /pipeline\[0\]\.sparsity": is required/);
+  assertThrowsMsg(
+    () => config([{ stage: "atmc", sparsity: 0.5, rho: 1 }]),
+    /pipeline\[0\]\.rho": applies with `bits` only/,
+  );
+  assertThrowsMsg(
+    () => config([{ stage: "prune", method: "lwm", sparsity: 0.5, init: "kaiming_normal" }]),
+    /pipeline\[0\]\.init": applies to method edgepopup only/,
+  );
+  assertThrowsMsg(
+    () => config([{ stage: "prune", method: "edgepopup", sparsity: 1 }]),
+    /pipeline\[0\]\.sparsity/,
+  );
+});
