@@ -69,3 +69,4 @@ export {
   pruneFilters,
   zeroFilters,
 } from "./filters.ts";
+export { analyzeNetwork, type NetworkAnalysis, type UnitAnalysis } from "./analysis.ts";

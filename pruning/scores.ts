@@ -83,7 +83,7 @@ function initialScores(l: PrunableLayer, o: ScoreOptions): Float32Array {
   const w = l.weight.toArray() as Float32Array;
   let m = 0;
   for (const v of w) m = Math.max(m, Math.abs(v));
-  const scale = Math.sqrt(6) * bound / (m > 0 ? m : 1);
+  const scale = Math.sqrt(6 / fanIn(l.weight)) / (m > 0 ? m : 1);
   return w.map((v) => v * scale);
 }
 

@@ -79,6 +79,8 @@ function runFilter(ctx: StageContext): StageOutcome {
       layers: layers as unknown as JsonValue,
       parametersBefore: params,
       parametersAfter: ctx.model.parameterCount(),
+      // The share of parameters removed (what reports plot as the run's sparsity).
+      sparsity: { sparsity: 1 - ctx.model.parameterCount() / params },
     },
   };
 }

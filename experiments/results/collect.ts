@@ -80,6 +80,23 @@ CREATE TABLE IF NOT EXISTS histograms (
   count INTEGER NOT NULL,
   PRIMARY KEY (run_id, which, bin)
 );
+CREATE TABLE IF NOT EXISTS units (
+  run_id TEXT NOT NULL,
+  layer TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  units INTEGER NOT NULL,
+  no_input INTEGER NOT NULL,
+  unreachable INTEGER NOT NULL,
+  no_path_to_output INTEGER NOT NULL,
+  dead_on_probe INTEGER,
+  PRIMARY KEY (run_id, layer)
+);
+CREATE TABLE IF NOT EXISTS connectivity (
+  run_id TEXT PRIMARY KEY,
+  nonzero_weights INTEGER NOT NULL,
+  disconnected_weights INTEGER NOT NULL,
+  probe_images INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sparsity (
   run_id TEXT NOT NULL,
   stage TEXT NOT NULL,
@@ -90,7 +107,16 @@ CREATE TABLE IF NOT EXISTS sparsity (
 );
 `;
 
-const TABLES = ["runs", "attacks", "stages", "curves", "sparsity", "histograms"] as const;
+const TABLES = [
+  "runs",
+  "attacks",
+  "stages",
+  "curves",
+  "sparsity",
+  "histograms",
+  "units",
+  "connectivity",
+] as const;
 
 /** SHA-256 hex of a string. */
 function sha(s: string): string {
@@ -278,6 +304,18 @@ function insertRun(db: DatabaseSync, runId: string, r: RunResult, dir: string, d
     }
   });
   for (const l of r.measurements.layers) sp.run(runId, "final", l.name, l.nonzero, l.total);
+  if (r.analysis) {
+    const u = db.prepare("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    r.analysis.layers.forEach((l, i) =>
+      u.run(runId, l.name, i, l.units, l.noInput, l.unreachable, l.noPathToOutput, l.deadOnProbe)
+    );
+    db.prepare("INSERT INTO connectivity VALUES (?, ?, ?, ?)").run(
+      runId,
+      r.analysis.nonzeroWeights,
+      r.analysis.disconnectedWeights,
+      r.analysis.probeImages,
+    );
+  }
   if (r.histograms) {
     const h = db.prepare("INSERT INTO histograms VALUES (?, ?, ?, ?, ?, ?)");
     for (const which of ["dense", "pruned"] as const) {

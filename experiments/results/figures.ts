@@ -175,3 +175,33 @@ export function histogramSpec(rows: HistogramRow[]): vl.TopLevelSpec {
     },
   };
 }
+
+/** One layer's share of units in one state (mean over seeds). */
+export interface UnitRow {
+  label: string;
+  layer: string;
+  /** "no input", "no path to output" or "dead on probe". */
+  state: string;
+  /** Percent of the layer's units. */
+  percent: number;
+}
+
+/** Units with no input, no path to the output, or never active, per layer and configuration. */
+export function unitsSpec(rows: UnitRow[]): vl.TopLevelSpec {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    data: { values: rows },
+    facet: { field: "label", type: "nominal", title: null },
+    columns: 2,
+    spec: {
+      width: 300,
+      mark: "bar",
+      encoding: {
+        y: { field: "layer", type: "nominal", sort: null },
+        x: { field: "percent", type: "quantitative", title: "units (%)" },
+        color: { field: "state", type: "nominal", title: "unit" },
+        yOffset: { field: "state" },
+      },
+    },
+  };
+}

@@ -23,6 +23,8 @@ import {
   renderSvg,
   type SparsityPoint,
   sparsitySpec,
+  type UnitRow,
+  unitsSpec,
 } from "./figures.ts";
 
 interface RunRow {
@@ -45,6 +47,53 @@ interface RunRow {
   n: number;
   sanity_flags: string;
   config_json: string;
+}
+
+/** The unit-analysis rows of the report (mean over seeds) and one note per configuration. */
+function unitFigureRows(
+  db: DatabaseSync,
+  configs: ConfigSummary[],
+): { rows: UnitRow[]; notes: string[] } {
+  const q = db.prepare(
+    "SELECT u.layer, AVG(100.0 * u.no_input / u.units) AS no_input, " +
+      "AVG(100.0 * u.no_path_to_output / u.units) AS no_path, " +
+      "AVG(100.0 * u.dead_on_probe / u.units) AS dead, MIN(u.position) AS position " +
+      "FROM units u JOIN runs r USING (run_id) WHERE r.config_id = ? " +
+      "GROUP BY u.layer ORDER BY position",
+  );
+  const c = db.prepare(
+    "SELECT AVG(100.0 * c.disconnected_weights / MAX(c.nonzero_weights, 1)) AS pct, " +
+      "COUNT(*) AS n FROM connectivity c JOIN runs r USING (run_id) WHERE r.config_id = ?",
+  );
+  const rows: UnitRow[] = [], notes: string[] = [];
+  for (const cfg of configs) {
+    const layers = q.all(cfg.configId) as {
+      layer: string;
+      no_input: number;
+      no_path: number;
+      dead: number | null;
+    }[];
+    for (const l of layers) {
+      rows.push({ label: cfg.label, layer: l.layer, state: "no input", percent: l.no_input });
+      rows.push({
+        label: cfg.label,
+        layer: l.layer,
+        state: "no path to output",
+        percent: l.no_path,
+      });
+      if (l.dead !== null) {
+        rows.push({ label: cfg.label, layer: l.layer, state: "dead on probe", percent: l.dead });
+      }
+    }
+    const conn = c.get(cfg.configId) as { pct: number | null; n: number };
+    if (conn.n > 0 && conn.pct !== null) {
+      notes.push(
+        `${cfg.label}: ${conn.pct.toFixed(2)}% of the non-zero weights lie on no ` +
+          `input-to-output path (mean over ${conn.n} run${conn.n === 1 ? "" : "s"}).`,
+      );
+    }
+  }
+  return { rows, notes };
 }
 
 /** One configuration (the runs of one config over seeds). */
@@ -360,6 +409,16 @@ export async function writeReport(
       notes.push(
         "Accuracy vs sparsity, per-layer sparsity and weight histograms appear here once pruned runs are collected.",
       );
+    }
+    const unitRows = unitFigureRows(db, configs);
+    if (unitRows.rows.length) {
+      figures.push({
+        id: "units",
+        title: "Units with no input, with no path to the output, and never active on the " +
+          "probe images (mean over seeds)",
+        svg: await renderSvg(unitsSpec(unitRows.rows)),
+      });
+      notes.push(...unitRows.notes);
     }
   } finally {
     db.close();

@@ -10,15 +10,20 @@
 import { collectProvenance, type Provenance, type RobustnessRecord } from "@topiary/attacks";
 import { availableBackends, getBackend } from "@topiary/ffi";
 import {
+  BatchLoader,
+  type Classifier,
+  type Dataset,
   getDefaultBackend,
   type JsonValue,
   saveSafetensorsSync,
   setDefaultBackend,
 } from "@topiary/core";
 import {
+  analyzeNetwork,
   type Histogram,
   measureModel,
   type ModelMeasure,
+  type NetworkAnalysis,
   prunableLayers,
   weightHistograms,
   weightSnapshot,
@@ -35,6 +40,26 @@ import { hooksFromEnv, type RunHooks } from "./hooks.ts";
 
 /** The result record format. */
 export const RESULT_FORMAT = "topiary-run-result/1";
+
+/** Test images the dead-unit analysis runs on. */
+export const PROBE_IMAGES = 500;
+
+/** The analysis of a sequential model on the first test images (null for other models). */
+function analyze(model: Classifier, test: Dataset): NetworkAnalysis | null {
+  if (!model.sequence()) return null;
+  if (test.length === 0) return analyzeNetwork(model);
+  const loader = new BatchLoader(test, {
+    batchSize: Math.min(PROBE_IMAGES, test.length),
+    shuffle: false,
+  });
+  const b = loader.batch(0, 0);
+  try {
+    return analyzeNetwork(model, b.x);
+  } finally {
+    b.x.dispose();
+    b.y.dispose();
+  }
+}
 
 /** One stage's entry in the result record. */
 export interface StageRecord {
@@ -54,6 +79,11 @@ export interface RunResult {
   measurements: ModelMeasure;
   /** Weight histograms of the prunable layers before pruning and after (null if never pruned). */
   histograms: { dense: Histogram; pruned: Histogram } | null;
+  /**
+   * Units and connectivity of the final model (sequential models; dead units on the first
+   * {@link PROBE_IMAGES} test images). Absent in records written before it existed.
+   */
+  analysis?: NetworkAnalysis | null;
   evaluation: RobustnessRecord;
   provenance: Provenance;
   /** Wall-clock seconds (excluded when comparing records). */
@@ -169,6 +199,7 @@ export async function runExperiment(
     if (evaluation.checkpoint) evaluation.checkpoint.path = `model-${last}.safetensors`;
     timings.evaluation = (performance.now() - t0) / 1000;
     const measurements = measureModel(model, data.test.shape);
+    const analysis = analyze(model, data.test);
     const histograms = pruning.denseWeights
       ? weightHistograms(
         pruning.denseWeights.values(),
@@ -185,6 +216,7 @@ export async function runExperiment(
       stages,
       measurements,
       histograms,
+      analysis,
       evaluation,
       provenance: collectProvenance(),
       timings,

@@ -119,9 +119,10 @@ Deno.test({
       assertEquals(collect([root], db).inserted, 4);
       const rep = await writeReport(db, join(root, "report"));
       const html = Deno.readTextFileSync(rep.html);
-      for (const id of ["accuracy", "curves", "sparsity", "layers", "histograms"]) {
+      for (const id of ["accuracy", "curves", "sparsity", "layers", "histograms", "units"]) {
         assert(html.includes(`<figure id="fig-${id}">`), id);
       }
+      assert(/% of the non-zero weights lie on no input-to-output path/.test(html));
       assert(
         /\| tiny [^|]*prune\.method=lwm[^|]*\| lwm \| 90\.0% \|/.test(
           Deno.readTextFileSync(rep.markdown),

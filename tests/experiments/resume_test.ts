@@ -128,7 +128,7 @@ Deno.test({
               svg: boolean;
               marks: number;
             }[];
-            assertEquals(figs.map((f) => f.id), ["fig-accuracy", "fig-curves"]);
+            assertEquals(figs.map((f) => f.id), ["fig-accuracy", "fig-curves", "fig-units"]);
             for (const f of figs) assert(f.svg && f.marks > 0, JSON.stringify(f));
             assertEquals(page.errors, []);
           } finally {
