@@ -163,6 +163,81 @@ const PRESETS: Preset[] = [
     notes: "open_lth initialises with Kaiming-normal; Topiary's default is PyTorch's " +
       "Kaiming-uniform. Set a threat model for adversarial tickets.",
   },
+  {
+    name: "edgepopup-resnet18-cifar10",
+    source: "Ramanujan et al. 2020, What's hidden in a randomly weighted neural network? " +
+      "(allenai/hidden-networks: configs/smallscale/resnet18/resnet18-usc-unsigned.yaml): " +
+      "ResNet-18, unscaled signed-constant weights, scores trained by SGD (lr 0.1, momentum " +
+      "0.9, weight decay 5e-4 on the scores, batch 256, cosine, 100 epochs), k = 0.5",
+    settings: {
+      data: { name: "cifar10", augment: { crop: 4, flip: true } },
+      model: { name: "resnet18" },
+      training: {
+        epochs: 100,
+        batchSize: 256,
+        optimizer: { name: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
+        schedule: { name: "cosine" },
+        objective: { name: "clean" },
+      },
+      pipeline: [{
+        stage: "prune",
+        method: "edgepopup",
+        sparsity: 0.5,
+        init: "signed_constant",
+        scaleFan: false,
+        epochs: 100,
+        lr: 0.1,
+        momentum: 0.9,
+        weightDecay: 5e-4,
+      }],
+    },
+    notes: "The reference normalises CIFAR-10 inputs (mean/std) and uses non-affine batch " +
+      "norm and bias-free layers; Topiary's ResNet-18 takes [0, 1] inputs, its batch norms are " +
+      "held at the identity and its biases at zero by the edge-popup stage. Set a threat model " +
+      "and an adversarial objective for robust subnetworks.",
+  },
+  {
+    name: "admm-ye-cifar10",
+    source: "Ye et al. 2019, Adversarial robustness vs. model compression, or both? " +
+      "(yeshaokai/Robustness-Aware-Pruning-ADMM, ADMM_examples/cifar10): VGG-16, PGD-10 " +
+      "adversarial training (eps 8/255, step 2/255) throughout; pretrain (lr 0.1, cosine, 200 " +
+      "epochs) -> ADMM (lr 0.01, 200 epochs, Z/U every 20 epochs, rho 1e-3 x1.3) -> masked " +
+      "retrain (lr 0.01, 200 epochs); 93.75% irregular sparsity of every conv layer",
+    settings: {
+      threat: { norm: "linf", eps: 0.031 },
+      data: { name: "cifar10", augment: { crop: 4, flip: true } },
+      model: { name: "vgg16_bn" },
+      training: {
+        epochs: 200,
+        batchSize: 128,
+        optimizer: { name: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
+        schedule: { name: "cosine" },
+        objective: { name: "pgd", steps: 10, stepSize: 0.0078, loss: "ce", bnMode: "train" },
+      },
+      pipeline: [
+        { stage: "train" },
+        {
+          stage: "admm",
+          sparsity: 0.9375,
+          structure: "irregular",
+          epochs: 200,
+          lr: 0.01,
+          every: 20,
+          rho: 0.001,
+          rhoMultiplier: 1.3,
+          dense: ["classifier"],
+        },
+        { stage: "train", name: "retrain", lr: 0.01 },
+      ],
+      evaluation: {
+        attacks: [{ name: "pgd", steps: 10, stepSize: 0.0078, restarts: 1, loss: "ce" }],
+      },
+    },
+    notes: "The reference retrains with MultiStepLR at epochs 80 and 150; here every stage " +
+      "uses the config's schedule (cosine). Its VGG-16 differs from HYDRA's (the zoo's " +
+      "vgg16_bn) in the classifier; its checkpoint is chosen on the test set, here on the " +
+      "held-out validation split.",
+  },
 ];
 
 /** Names of the presets. */
