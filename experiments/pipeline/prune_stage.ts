@@ -193,7 +193,8 @@ function runPrune(ctx: StageContext): StageOutcome {
       schedule,
       extra: scores,
       beforeStep: () => scores.refresh(),
-      warmup: false,
+      // Edge-popup trains from a random network: the eps warm-up applies as from scratch.
+      warmup: s.method === "edgepopup",
     });
     scores.refresh();
     scores.detach();

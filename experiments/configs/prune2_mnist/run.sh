@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The documented Pruning II experiment on MNIST (issue 8; docs/results/pruning2_mnist.md), end
+# to end and resumable: ADMM and ATMC from the dense robust SmallCNNs of the pruning experiment
+# (which must have finished its dense step: ../prune_mnist/run.sh, or its archive), edge-popup
+# subnetworks of random SmallCNNs (clean and PGD-10 loss), and the reference networks of the
+# analysis; then one results database and report with the LWM/HYDRA/IMP runs next to them.
+#   bash experiments/configs/prune2_mnist/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+here=experiments/configs/prune2_mnist
+bash experiments/configs/prune_mnist/archive.sh restore
+bash "$here/archive.sh" restore
+trap 'bash "$here/archive.sh" archive' EXIT
+deno task exp run experiments/configs/prune_mnist/dense.yaml --quiet
+for f in robust_dense clean_dense clean_lwm99 admm atmc edgepopup; do
+  deno task exp sweep "$here/$f.yaml" --parallel 1 --quiet
+done
+roots=(runs/prune2-mnist/robust-dense runs/prune2-mnist/clean-dense runs/prune2-mnist/clean-lwm99
+  runs/prune2-mnist/admm runs/prune2-mnist/atmc runs/prune2-mnist/edgepopup)
+for r in runs/prune-mnist runs/prune-mnist-imp; do [ -d "$r" ] && roots+=("$r"); done
+rm -f runs/prune2-mnist.sqlite
+deno task exp collect "${roots[@]}" --db runs/prune2-mnist.sqlite
+deno task exp report --db runs/prune2-mnist.sqlite --out runs/prune2-mnist-report
