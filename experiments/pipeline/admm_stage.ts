@@ -11,12 +11,13 @@
  * @module
  */
 
-import { add, type Objective, type Position, type Schedule } from "@topiary/core";
+import type { Position, Schedule } from "@topiary/core";
 import { Admm, hardPrune, sparsityProjection, type Structure, STRUCTURES } from "@topiary/pruning";
 import { choice, ConfigError, int, keyOf, num, opt, type Raw } from "../config/_check.ts";
 import { buildObjective, buildOptimizer } from "./build.ts";
 import { LAYER_KEYS, type LayerSettings, stageLayers, validateLayers } from "./_layers.ts";
 import { runTraining } from "./_train_loop.ts";
+import { withAdmmPenalty } from "./_penalty.ts";
 import { exists } from "../run/folder.ts";
 import { join } from "node:path";
 import type { StageContext, StageDefinition, StageOutcome } from "./stage.ts";
@@ -85,18 +86,6 @@ export function admmLr(s: AdmmSettings, stepsPerEpoch: number): Schedule {
   };
 }
 
-/** The objective plus ADMM's penalty at the current ρ. */
-function withPenalty(inner: Objective, admm: Admm, s: AdmmSettings): Objective {
-  return {
-    name: `${inner.name}+admm`,
-    settings: { ...inner.settings, admm: { rho: s.rho, rhoMultiplier: s.rhoMultiplier } },
-    loss(model, x, y, pos) {
-      const r = inner.loss(model, x, y, pos);
-      return { loss: add(r.loss, admm.penalty(admmRho(s, pos.epoch))), logits: r.logits };
-    },
-  };
-}
-
 function runAdmm(ctx: StageContext): StageOutcome {
   const s = ctx.stage.settings as unknown as AdmmSettings;
   const { config: cfg, model } = ctx;
@@ -127,7 +116,10 @@ function runAdmm(ctx: StageContext): StageOutcome {
       optimizerConfig,
       schedule: t.schedule,
       lrSchedule: admmLr(s, spe),
-      objective: withPenalty(inner, admm, s),
+      objective: withAdmmPenalty(inner, admm, (pos) => admmRho(s, pos.epoch), "admm", {
+        rho: s.rho,
+        rhoMultiplier: s.rhoMultiplier,
+      }),
       extra: admm,
       warmup: false,
       beforeStep: (here: Position) => {

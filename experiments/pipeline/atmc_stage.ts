@@ -13,7 +13,7 @@
  * @module
  */
 
-import { add, type Objective, type Position } from "@topiary/core";
+import type { Position } from "@topiary/core";
 import {
   Admm,
   MaskSet,
@@ -27,6 +27,7 @@ import { ConfigError, int, keyOf, num, opt, type Raw } from "../config/_check.ts
 import { buildObjective, buildOptimizer } from "./build.ts";
 import { LAYER_KEYS, type LayerSettings, stageLayers, validateLayers } from "./_layers.ts";
 import { runTraining } from "./_train_loop.ts";
+import { withAdmmPenalty } from "./_penalty.ts";
 import type { StageContext, StageDefinition, StageOutcome } from "./stage.ts";
 
 /** Settings of an atmc stage. */
@@ -64,17 +65,6 @@ function validate(raw: Raw, path: string): Record<string, unknown> {
   return s as unknown as Record<string, unknown>;
 }
 
-function withPenalty(inner: Objective, admm: Admm, rho: number): Objective {
-  return {
-    name: `${inner.name}+atmc`,
-    settings: { ...inner.settings, atmc: { rho } },
-    loss(model, x, y, pos) {
-      const r = inner.loss(model, x, y, pos);
-      return { loss: add(r.loss, admm.penalty(rho)), logits: r.logits };
-    },
-  };
-}
-
 function runAtmc(ctx: StageContext): StageOutcome {
   const s = ctx.stage.settings as unknown as AtmcSettings;
   const { config: cfg, model } = ctx;
@@ -99,7 +89,7 @@ function runAtmc(ctx: StageContext): StageOutcome {
       optimizer,
       optimizerConfig,
       schedule: t.schedule,
-      objective: admm ? withPenalty(inner, admm, s.rho) : inner,
+      objective: admm ? withAdmmPenalty(inner, admm, () => s.rho, "atmc", { rho: s.rho }) : inner,
       extra: admm ?? undefined,
       warmup: false,
       afterStep: (next: Position) => {

@@ -8,10 +8,10 @@
 
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
-import { loadSafetensorsSync } from "@topiary/core";
 import { readYamlFile } from "../../experiments/config/load.ts";
 import { resolveConfig } from "../../experiments/config/resolve.ts";
 import { runExperiment } from "../../experiments/run/run.ts";
+import { hostTensors } from "./_tiny.ts";
 import { collect } from "../../experiments/results/collect.ts";
 import { writeReport } from "../../experiments/results/report.ts";
 
@@ -34,17 +34,6 @@ function doc(control: string) {
       evaluateRounds: true,
     }],
   };
-}
-
-function host(path: string, prefix = ""): Map<string, Float32Array> {
-  const f = loadSafetensorsSync(path);
-  const out = new Map(
-    [...f.tensors].filter(([k]) => k.startsWith(prefix)).map((
-      [k, t],
-    ) => [k.slice(prefix.length), t.toArray() as Float32Array]),
-  );
-  for (const t of f.tensors.values()) t.dispose();
-  return out;
 }
 
 Deno.test({
@@ -90,14 +79,14 @@ Deno.test({
         stderr: "null",
       }).output();
       assertEquals(k.signal, "SIGKILL");
-      const atStep5 = host(join(dirB, "seed-0", "state-lottery-r0.safetensors"), "model.");
-      const rewind = host(join(dirA, "rewind-lottery.safetensors"));
+      const atStep5 = hostTensors(join(dirB, "seed-0", "state-lottery-r0.safetensors"), "model.");
+      const rewind = hostTensors(join(dirA, "rewind-lottery.safetensors"));
       assertEquals([...rewind.keys()].sort(), [...atStep5.keys()].sort());
       for (const [name, w] of rewind) assertEquals(w, atStep5.get(name), name);
 
       // Controls: reinit keeps the ticket's mask on other weights; random-mask keeps the
       // per-layer counts with another mask.
-      const final = host(join(dirA, "model-lottery-r2.safetensors"));
+      const final = hostTensors(join(dirA, "model-lottery-r2.safetensors"));
       const re = await runExperiment(resolveConfig(doc("reinit")), join(root, "reinit"), {
         quiet: true,
       });
@@ -105,8 +94,8 @@ Deno.test({
         quiet: true,
       });
       assertEquals((re.stages[0].summary as { method: string }).method, "imp-reinit");
-      const reFinal = host(join(root, "reinit", "model-lottery-r2.safetensors"));
-      const rmFinal = host(join(root, "rmask", "model-lottery-r2.safetensors"));
+      const reFinal = hostTensors(join(root, "reinit", "model-lottery-r2.safetensors"));
+      const rmFinal = hostTensors(join(root, "rmask", "model-lottery-r2.safetensors"));
       const name = r.measurements.layers[1].name;
       assertEquals(reFinal.get(`${name}_mask`), final.get(`${name}_mask`), "same mask");
       assert(

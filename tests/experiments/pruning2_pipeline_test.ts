@@ -7,25 +7,10 @@
 
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
-import { keptCount, loadSafetensorsSync } from "@topiary/core";
-import { readYamlFile } from "../../experiments/config/load.ts";
-import { resolveConfig } from "../../experiments/config/resolve.ts";
+import { keptCount } from "@topiary/core";
 import { runExperiment } from "../../experiments/run/run.ts";
+import { hostTensors, tinyConfig } from "./_tiny.ts";
 import { assertThrowsMsg } from "../_harness.ts";
-
-const TINY = new URL("./fixtures/tiny.yaml", import.meta.url).pathname;
-
-function config(pipeline: unknown[]) {
-  const doc = readYamlFile(TINY) as Record<string, unknown>;
-  return resolveConfig({ ...doc, pipeline, seeds: [0] });
-}
-
-function host(path: string): Map<string, Float32Array> {
-  const f = loadSafetensorsSync(path);
-  const out = new Map([...f.tensors].map(([k, t]) => [k, t.toArray() as Float32Array]));
-  for (const t of f.tensors.values()) t.dispose();
-  return out;
-}
 
 Deno.test({
   name: "pipeline: edge-popup, ADMM and ATMC stages keep their sparsity promises",
@@ -35,11 +20,11 @@ Deno.test({
     try {
       // Edge-popup from the random network, PGD loss: kept weights are ± the scaled constant.
       const ep = await runExperiment(
-        config([{ stage: "prune", method: "edgepopup", sparsity: 0.5, epochs: 1 }]),
+        tinyConfig([{ stage: "prune", method: "edgepopup", sparsity: 0.5, epochs: 1 }]),
         join(root, "ep"),
         { quiet: true },
       );
-      const model = host(join(root, "ep", "model-prune.safetensors"));
+      const model = hostTensors(join(root, "ep", "model-prune.safetensors"));
       const scales = (ep.stages[0].summary as { randomWeights: { scales: Record<string, number> } })
         .randomWeights.scales;
       for (const l of ep.measurements.layers) {
@@ -49,7 +34,7 @@ Deno.test({
       }
       // ADMM, filter structure: whole filters removed, then retrained with the masks.
       const admm = await runExperiment(
-        config([
+        tinyConfig([
           { stage: "train", epochs: 1 },
           { stage: "admm", sparsity: 0.75, structure: "filter", epochs: 2, every: 1 },
           { stage: "train", name: "retrain", epochs: 1, lr: 0.001 },
@@ -59,7 +44,7 @@ Deno.test({
       );
       const as = admm.stages[1].summary as { updates: { epoch: number; primal: number }[] };
       assertEquals(as.updates.map((u) => u.epoch), [1]);
-      const retrained = host(join(root, "admm", "model-retrain.safetensors"));
+      const retrained = hostTensors(join(root, "admm", "model-retrain.safetensors"));
       // SmallCNN's output channels / features per weight.
       const outs: Record<string, number> = {
         "0.weight": 16,
@@ -77,7 +62,7 @@ Deno.test({
       }
       // ATMC: one global budget, at most 2^2 + 1 values per layer.
       const atmc = await runExperiment(
-        config([
+        tinyConfig([
           { stage: "train", epochs: 1 },
           { stage: "atmc", sparsity: 0.9, bits: 2, epochs: 1, quantEvery: 4 },
         ]),
@@ -87,7 +72,7 @@ Deno.test({
       const total = atmc.measurements.layers.reduce((a, l) => a + l.total, 0);
       const kept = atmc.measurements.layers.reduce((a, l) => a + l.nonzero, 0);
       assert(kept <= keptCount(total, 0.9) && kept > keptCount(total, 0.9) * 0.9, `${kept}`);
-      const q = host(join(root, "atmc", "model-atmc.safetensors"));
+      const q = hostTensors(join(root, "atmc", "model-atmc.safetensors"));
       for (const l of atmc.measurements.layers) {
         assert(new Set(q.get(l.name)!).size <= 5, `${l.name}: ${new Set(q.get(l.name)!).size}`);
       }
@@ -101,7 +86,7 @@ Deno.test({
       assertEquals(s.denseSizeBits, 32 * total);
       // Filter pruning: a physically smaller network, fine-tuned dense.
       const f = await runExperiment(
-        config([
+        tinyConfig([
           { stage: "train", epochs: 1 },
           { stage: "filter", sparsity: 0.75, norm: "l2" },
           { stage: "train", name: "finetune", epochs: 1, lr: 0.001 },
@@ -127,20 +112,20 @@ Deno.test({
 
 Deno.test("pipeline: Pruning II settings are checked", () => {
   assertThrowsMsg(
-    () => config([{ stage: "admm", sparsity: 0.5, structure: "rows" }]),
+    () => tinyConfig([{ stage: "admm", sparsity: 0.5, structure: "rows" }]),
     /pipeline\[0\]\.structure.*must be one of/,
   );
-  assertThrowsMsg(() => config([{ stage: "admm" }]), /pipeline\[0\]\.sparsity": is required/);
+  assertThrowsMsg(() => tinyConfig([{ stage: "admm" }]), /pipeline\[0\]\.sparsity": is required/);
   assertThrowsMsg(
-    () => config([{ stage: "atmc", sparsity: 0.5, rho: 1 }]),
+    () => tinyConfig([{ stage: "atmc", sparsity: 0.5, rho: 1 }]),
     /pipeline\[0\]\.rho": applies with `bits` only/,
   );
   assertThrowsMsg(
-    () => config([{ stage: "prune", method: "lwm", sparsity: 0.5, init: "kaiming_normal" }]),
+    () => tinyConfig([{ stage: "prune", method: "lwm", sparsity: 0.5, init: "kaiming_normal" }]),
     /pipeline\[0\]\.init": applies to method edgepopup only/,
   );
   assertThrowsMsg(
-    () => config([{ stage: "prune", method: "edgepopup", sparsity: 1 }]),
+    () => tinyConfig([{ stage: "prune", method: "edgepopup", sparsity: 1 }]),
     /pipeline\[0\]\.sparsity/,
   );
 });

@@ -7,26 +7,10 @@
 
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
-import { loadSafetensorsSync } from "@topiary/core";
-import { readYamlFile } from "../../experiments/config/load.ts";
-import { resolveConfig } from "../../experiments/config/resolve.ts";
 import { collect } from "../../experiments/results/collect.ts";
 import { writeReport } from "../../experiments/results/report.ts";
 import { runExperiment } from "../../experiments/run/run.ts";
-
-const TINY = new URL("./fixtures/tiny.yaml", import.meta.url).pathname;
-
-function config(pipeline: unknown[]) {
-  const doc = readYamlFile(TINY) as Record<string, unknown>;
-  return resolveConfig({ ...doc, pipeline, seeds: [0] });
-}
-
-function host(path: string): Map<string, Float32Array> {
-  const f = loadSafetensorsSync(path);
-  const out = new Map([...f.tensors].map(([k, t]) => [k, t.toArray() as Float32Array]));
-  for (const t of f.tensors.values()) t.dispose();
-  return out;
-}
+import { hostTensors, tinyConfig } from "./_tiny.ts";
 
 Deno.test({
   name: "pipeline: pretrain, prune (LWM / HYDRA) and fine-tune; records, collect, report",
@@ -38,7 +22,7 @@ Deno.test({
         const prune = method === "hydra"
           ? { stage: "prune", method, sparsity: 0.9, epochs: 1, lr: 0.1 }
           : { stage: "prune", method, sparsity: 0.9 };
-        const cfg = config([
+        const cfg = tinyConfig([
           { stage: "train", epochs: 1 },
           prune,
           { stage: "train", name: "finetune", epochs: 1, lr: 0.001 },
@@ -59,8 +43,8 @@ Deno.test({
           r.measurements.layers.reduce((a, l) => a + l.nonzero, 0),
           "every kept weight",
         );
-        const pre = host(join(dir, "model-train.safetensors"));
-        const pruned = host(join(dir, "model-prune.safetensors"));
+        const pre = hostTensors(join(dir, "model-train.safetensors"));
+        const pruned = hostTensors(join(dir, "model-prune.safetensors"));
         for (const l of r.measurements.layers) {
           const m = pruned.get(`${l.name}_mask`)!, w = pruned.get(l.name)!, w0 = pre.get(l.name)!;
           for (let i = 0; i < w.length; i++) {
@@ -81,7 +65,7 @@ Deno.test({
         join(root, "seed-0.safetensors"),
       );
       const loaded = await runExperiment(
-        config([
+        tinyConfig([
           { stage: "load", path: join(root, "seed-{seed}.safetensors") },
           { stage: "train", name: "finetune", epochs: 1, lr: 0.001 },
         ]),
@@ -96,7 +80,7 @@ Deno.test({
       }
       // Gradual pruning while training: cubic schedule to 80% over 5 prunings every 4 steps.
       const g = await runExperiment(
-        config([{
+        tinyConfig([{
           stage: "train",
           epochs: 2,
           gradual: { sparsity: 0.8, start: 0, every: 4, count: 5, scope: "global" },
