@@ -70,6 +70,7 @@ export {
 } from "./ops/fused.ts";
 export { keptCount, topkMasks, type TopkOptions } from "./ops/topk.ts";
 export { csrFromDense, csrLinear, CsrMatrix, sparseConv2d } from "./ops/sparse.ts";
+export { nm24FromDense, nm24Linear, Nm24Matrix } from "./ops/nm24.ts";
 export * from "./optim/mod.ts";
 export * from "./checkpoint/mod.ts";
 export * from "./train/mod.ts";

@@ -97,6 +97,8 @@ export const SYMBOLS = {
     optional: true,
   },
   tp_sparse_conv2d_fwd: { parameters: [B, I64, P, P, P, P, P, P], result: I32, optional: true },
+  tp_nm24_from_dense: { parameters: [I64, I64, P, P, P], result: I32, optional: true },
+  tp_nm24_linear: { parameters: [I64, I64, I64, P, P, P, P, P], result: I32, optional: true },
 } as const;
 
 /** The loaded library's typed symbols. */

@@ -1,8 +1,9 @@
 /**
  * Sparse inference: turns a (masked) model's convolution and linear layers into CSR layers
- * that run faster than the dense ones where the weights are sparse enough. Each layer is kept
- * dense or made sparse from a measured comparison of the two kernels at the layer's own input
- * shape (or from a density threshold). A layer that wins alone can lose inside the network
+ * (or, for linear layers whose mask is 2:4, compressed 2:4 layers) that run faster than the
+ * dense ones where the weights are sparse enough. Each layer is kept dense or made sparse from
+ * a measured comparison of the kernels at the layer's own input shape (or from a density
+ * threshold, which chooses between dense and CSR only). A layer that wins alone can lose inside the network
  * (shared caches), so the measured mode then times the whole forward pass and turns sparse
  * layers back to dense, smallest gain first, until the network is faster than its dense self.
  * @module
@@ -17,6 +18,8 @@ import {
   Linear,
   linear,
   type Module,
+  nm24FromDense,
+  nm24Linear,
   noGrad,
   sparseConv2d,
   type Tensor,
@@ -36,6 +39,11 @@ export interface SparseInferenceOptions {
   layers?: readonly string[];
   /** Timed runs per kernel and layer when measuring, after one warm-up (default 5). */
   repeats?: number;
+  /**
+   * Install this kernel without measuring: "sparse" (CSR) in every layer, or "2:4" in every
+   * linear layer whose weight is 2:4 (the others stay dense). For checks and benchmarks.
+   */
+  force?: "sparse" | "2:4";
 }
 
 /** What was decided for one layer. */
@@ -49,39 +57,47 @@ export interface SparseLayerChoice {
   nnz: number;
   /** nnz / weight size. */
   density: number;
-  kernel: "sparse" | "dense";
-  /** Median milliseconds of the dense and sparse forward (null when not measured). */
+  /** "sparse" is CSR; "2:4" the compressed 2:4 layout (linear layers with 2:4 masks). */
+  kernel: "sparse" | "dense" | "2:4";
+  /** Median milliseconds of the dense and CSR forward (null when not measured). */
   denseMs: number | null;
   sparseMs: number | null;
+  /** Median milliseconds of the 2:4 forward (null: not a 2:4 linear layer, or not measured). */
+  nm24Ms: number | null;
   /** Set when the whole-network check turned this layer back to dense. */
   revertedByNetworkCheck?: boolean;
 }
 
 type Layer = Conv2d | Linear;
 
+/** A layer's sparse weights and the forward pass on them. */
+interface Installed {
+  layer: Layer;
+  forward: (x: Tensor) => Tensor;
+  dispose: () => void;
+}
+
 /** A model whose chosen layers run sparse kernels; `dispose()` restores the dense forward. */
 export class SparseInference {
   /** Per-layer decisions, in module order. */
   readonly layers: SparseLayerChoice[];
-  private readonly installed: { layer: Layer; csr: CsrMatrix }[];
+  private readonly installed: Installed[];
 
-  constructor(layers: SparseLayerChoice[], installed: { layer: Layer; csr: CsrMatrix }[]) {
+  constructor(layers: SparseLayerChoice[], installed: Installed[]) {
     this.layers = layers;
     this.installed = installed;
   }
 
   /** Switches the converted layers between their sparse kernels (true) and dense forward. */
   setEnabled(on: boolean): void {
-    for (const { layer, csr } of this.installed) {
-      layer.inferenceKernel = on ? (x) => sparseForward(layer, csr, x) : null;
-    }
+    for (const { layer, forward } of this.installed) layer.inferenceKernel = on ? forward : null;
   }
 
-  /** Restores the dense forward of every converted layer and frees the CSR weights. */
+  /** Restores the dense forward of every converted layer and frees the sparse weights. */
   dispose(): void {
-    for (const { layer, csr } of this.installed) {
-      layer.inferenceKernel = null;
-      csr.dispose();
+    for (const i of this.installed) {
+      i.layer.inferenceKernel = null;
+      i.dispose();
     }
     this.installed.length = 0;
   }
@@ -101,6 +117,18 @@ function sparseForward(layer: Layer, csr: CsrMatrix, x: Tensor): Tensor {
   return layer instanceof Conv2d
     ? sparseConv2d(x, csr, layer.kernelSize, layer.bias, layer.options)
     : csrLinear(x, csr, layer.bias);
+}
+
+/** Whether a linear weight (host values) keeps at most 2 of every 4 inputs of each row. */
+function is24(layer: Layer, w: Float32Array): boolean {
+  if (!(layer instanceof Linear) || layer.weight.shape[1] % 4 !== 0) return false;
+  for (let g = 0; g < w.length; g += 4) {
+    if (
+      (w[g] !== 0 ? 1 : 0) + (w[g + 1] !== 0 ? 1 : 0) + (w[g + 2] !== 0 ? 1 : 0) +
+          (w[g + 3] !== 0 ? 1 : 0) > 2
+    ) return false;
+  }
+  return true;
 }
 
 /** Median wall time in ms of `fn` over `repeats` runs after one warm-up. */
@@ -156,7 +184,7 @@ function networkCheck(
   model: Module,
   input: number[],
   choices: SparseLayerChoice[],
-  installed: { layer: Layer; csr: CsrMatrix }[],
+  installed: Installed[],
   repeats: number,
 ): void {
   const forward = (model as Module & { forward(x: Tensor): Tensor }).forward.bind(model);
@@ -170,15 +198,15 @@ function networkCheck(
       setAll(false);
       const dense = timeNetwork();
       setAll(true);
-      const sparseChoices = () => choices.filter((c) => c.kernel === "sparse");
+      const sparseChoices = () => choices.filter((c) => c.kernel !== "dense");
+      const gain = (c: SparseLayerChoice) =>
+        c.denseMs! - (c.kernel === "2:4" ? c.nm24Ms! : c.sparseMs!);
       while (installed.length && timeNetwork() >= dense) {
         // Smallest gain first: the layer whose sparse kernel saved the least time alone.
-        const worst = sparseChoices().reduce((a, b) =>
-          a.denseMs! - a.sparseMs! <= b.denseMs! - b.sparseMs! ? a : b
-        );
+        const worst = sparseChoices().reduce((a, b) => gain(a) <= gain(b) ? a : b);
         const i = sparseChoices().indexOf(worst);
         installed[i].layer.inferenceKernel = null;
-        installed[i].csr.dispose();
+        installed[i].dispose();
         installed.splice(i, 1);
         kernels.splice(i, 1);
         worst.kernel = "dense";
@@ -206,6 +234,12 @@ export function toSparseInference(
   if (!Number.isInteger(repeats) || repeats < 1) {
     throw new Error(`toSparseInference: repeats must be an integer >= 1, got ${repeats}`);
   }
+  if (opts.force !== undefined && opts.force !== "sparse" && opts.force !== "2:4") {
+    throw new Error(`toSparseInference: force must be "sparse" or "2:4", got ${opts.force}`);
+  }
+  if (opts.force !== undefined && opts.threshold !== undefined) {
+    throw new Error("toSparseInference: give threshold or force, not both");
+  }
   if (opts.threshold !== undefined && !(opts.threshold >= 0 && opts.threshold <= 1)) {
     throw new Error(`toSparseInference: threshold must be in [0, 1], got ${opts.threshold}`);
   }
@@ -229,27 +263,38 @@ export function toSparseInference(
   const layers = wanted ? all.filter(([n]) => wanted.has(n)) : all;
   const shapes = layerInputs(model, layers, [batch, ...example]);
   const choices: SparseLayerChoice[] = [];
-  const installed: { layer: Layer; csr: CsrMatrix }[] = [];
+  const installed: Installed[] = [];
   try {
     for (const [name, layer] of layers) {
       const input = shapes.get(name);
       if (!input) continue; // not reached by the forward pass
       const csr = noGrad(() => tidy(() => csrFromDense(layer.effectiveWeight()).keep()));
+      const measured = opts.threshold === undefined && opts.force === undefined;
+      const nm = (measured || opts.force === "2:4") &&
+          layer.weight.backend.supportsOp("tp_nm24_linear") &&
+          is24(layer, noGrad(() => tidy(() => layer.effectiveWeight().toArray() as Float32Array)))
+        ? noGrad(() => tidy(() => nm24FromDense(layer.effectiveWeight()).keep()))
+        : null;
       let denseMs: number | null = null, sparseMs: number | null = null;
-      let sparse: boolean;
-      if (opts.threshold !== undefined) {
-        sparse = csr.density <= opts.threshold;
+      let nm24Ms: number | null = null;
+      let kernel: SparseLayerChoice["kernel"];
+      if (opts.force) {
+        kernel = opts.force === "sparse" ? "sparse" : nm ? "2:4" : "dense";
+      } else if (!measured) {
+        kernel = csr.density <= opts.threshold! ? "sparse" : "dense";
       } else {
-        [denseMs, sparseMs] = noGrad(() =>
+        [denseMs, sparseMs, nm24Ms] = noGrad(() =>
           tidy(() => {
             const x = uniform(input, { seed: 0, stream: "sparse-inference-time" });
             return [
               timeMs(() => denseForward(layer, x), repeats),
               timeMs(() => sparseForward(layer, csr, x), repeats),
+              nm ? timeMs(() => nm24Linear(x, nm, layer.bias), repeats) : null,
             ];
           })
         );
-        sparse = sparseMs < denseMs;
+        const best = Math.min(denseMs, sparseMs, nm24Ms ?? Infinity);
+        kernel = best === denseMs ? "dense" : best === sparseMs ? "sparse" : "2:4";
       }
       choices.push({
         name,
@@ -258,18 +303,33 @@ export function toSparseInference(
         inputShape: input,
         nnz: csr.nnz,
         density: csr.density,
-        kernel: sparse ? "sparse" : "dense",
+        kernel,
         denseMs,
         sparseMs,
+        nm24Ms,
       });
-      if (sparse) {
-        layer.inferenceKernel = (x) => sparseForward(layer, csr, x);
-        installed.push({ layer, csr });
-      } else {
-        csr.dispose();
+      let chosen: Installed | null = null;
+      if (kernel === "sparse") {
+        chosen = {
+          layer,
+          forward: (x) => sparseForward(layer, csr, x),
+          dispose: () => csr.dispose(),
+        };
+      } else if (kernel === "2:4") {
+        chosen = {
+          layer,
+          forward: (x) => nm24Linear(x, nm!, layer.bias),
+          dispose: () => nm!.dispose(),
+        };
+      }
+      if (kernel !== "sparse") csr.dispose();
+      if (kernel !== "2:4") nm?.dispose();
+      if (chosen) {
+        layer.inferenceKernel = chosen.forward;
+        installed.push(chosen);
       }
     }
-    if (opts.threshold === undefined && installed.length) {
+    if (opts.threshold === undefined && opts.force === undefined && installed.length) {
       networkCheck(model, [batch, ...example], choices, installed, repeats);
     }
   } catch (e) {

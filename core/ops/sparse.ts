@@ -5,12 +5,12 @@
  * @module
  */
 
-import { type Backend, Int64Params, Status, type SymbolName, TopiaryError } from "@topiary/ffi";
-import { isGradEnabled } from "../autograd/node.ts";
+import { type Backend, Int64Params } from "@topiary/ffi";
 import { fmtShape, Tensor } from "../tensor.ts";
 import { denseRaw } from "./_raw.ts";
 import { checkInputs, checkStatus, describe } from "./_util.ts";
 import { type Conv2dOptions, convParams } from "./conv.ts";
+import { checkNoGrad, requireOp } from "./_sparse_util.ts";
 
 /** A CSR matrix [rows, cols] on one device: i32 row pointers and column indices, f32 values. */
 export class CsrMatrix {
@@ -60,33 +60,6 @@ export class CsrMatrix {
   /** Frees the three tensors. */
   dispose(): void {
     this.rowPtr.dispose(), this.colIdx.dispose(), this.values.dispose();
-  }
-}
-
-/** Throws TP_ERR_UNSUPPORTED naming the backend when it lacks a sparse kernel. */
-function requireOp(b: Backend, op: SymbolName, what: string): void {
-  if (!b.supportsOp(op)) {
-    throw new TopiaryError(
-      Status.UNSUPPORTED,
-      op,
-      `${what}: the ${b.name} backend (${b.path}) has no ${op}; rebuild it with \`deno task build\``,
-    );
-  }
-}
-
-/**
- * Refuses tensors that need gradients while gradients are recorded: sparse inference has no
- * backward pass, and a silently disconnected graph would give wrong gradients.
- */
-function checkNoGrad(op: string, x: Tensor, bias: Tensor | null): void {
-  if (!isGradEnabled()) return;
-  for (const [what, t] of [["input", x], ["bias", bias]] as const) {
-    if (t && (t.requiresGrad || t.node !== null)) {
-      throw new Error(
-        `${op}: sparse inference layers have no backward pass, but the ${what} ${describe(t)} ` +
-          `needs gradients; run the model under noGrad() (or use the masked dense model)`,
-      );
-    }
   }
 }
 

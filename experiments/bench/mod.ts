@@ -13,6 +13,7 @@ import { TorchWorker } from "./torch_worker.ts";
 import { trainingCases } from "./training.ts";
 import { attackCases } from "./attacks.ts";
 import { layerRows, networkRows, TABLE_HEADER } from "./sparse.ts";
+import { filterRows, nmRows } from "./structured.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -67,10 +68,17 @@ if (suite === "sparse") {
   const layers = await layerRows(torch?.worker ?? null, reps, values.only);
   console.log(`\nwhole networks (forward, eval mode):\n${TABLE_HEADER}`);
   const nets = await networkRows(torch?.worker ?? null, reps, values.only);
+  console.log(`\n2:4 linear layers (ours sparse = the compressed 2:4 layout):\n${TABLE_HEADER}`);
+  const nm = await nmRows(torch?.worker ?? null, reps, values.only);
+  console.log(
+    `\nfilter-pruned networks (ours sparse = the smaller dense network; torch = the full ` +
+      `one):\n${TABLE_HEADER}`,
+  );
+  const filters = await filterRows(torch?.worker ?? null, reps, values.only);
   if (values.json) {
     await Deno.writeTextFile(
       values.json,
-      JSON.stringify({ cpu: cpuName(), threads, info, layers, nets }, null, 2),
+      JSON.stringify({ cpu: cpuName(), threads, info, layers, nets, nm, filters }, null, 2),
     );
   }
   await torch?.worker.close();

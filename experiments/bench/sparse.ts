@@ -83,7 +83,7 @@ export interface SparseRow {
 }
 
 /** A magnitude-pruned random weight: all but round((1 - s) n) largest |w| set to zero. */
-function prunedWeight(shape: number[], sparsity: number, stream: string): Tensor {
+export function prunedWeight(shape: number[], sparsity: number, stream: string): Tensor {
   const w = uniform(shape, { seed: 1, stream }, -1, 1);
   const host = w.toArray() as Float32Array;
   w.dispose();
@@ -108,7 +108,7 @@ function secondsPer(fn: () => void, iters: number): number {
 }
 
 /** Alternating medians of our variants and the torch cases (ms per call). */
-async function measure(
+export async function measure(
   ours: (() => void)[],
   torch: (Record<string, unknown> | null)[],
   worker: TorchWorker | null,

@@ -310,6 +310,19 @@ int tp_csr_linear(int64_t batch, int64_t in, int64_t out, int64_t nnz, const voi
 int tp_sparse_conv2d_fwd(const int64_t* p, int64_t nnz, const void* x, const void* row_ptr,
                          const void* col_idx, const void* values, const void* b, void* y);
 
+/* ---- 2:4 structured sparsity (optional) -------------------------------------------------------
+ * A 2:4 matrix [rows, cols] (cols a multiple of 4; at most 2 non-zeros in every group of 4
+ * consecutive entries of a row) in compressed form: values f32 [rows, cols / 2] (each group's
+ * kept entries in column order, zero-padded) and meta u8 [rows, cols / 4] (bits 0-1 and 2-3: the
+ * columns within the group of the two values). */
+/* Compresses a dense row-major f32 [rows, cols]; a group with more than 2 non-zeros is an error
+ * naming it. */
+int tp_nm24_from_dense(int64_t rows, int64_t cols, const void* dense, void* values, void* meta);
+/* Linear layer with 2:4 weights W [out, in]: y[b, o] = sum_i x[b, i] W[o, i] + bias[o] (bias may
+ * be NULL); x dense [batch, in], y dense [batch, out]. */
+int tp_nm24_linear(int64_t batch, int64_t in, int64_t out, const void* x, const void* values,
+                   const void* meta, const void* bias, void* y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { createModel, getDefaultBackend, noGrad, tidy, uniform } from "@topiary/core";
-import { MaskSet, prunableLayers, prune, toSparseInference } from "@topiary/pruning";
+import { MaskSet, prunableLayers, prune, pruneNm, toSparseInference } from "@topiary/pruning";
 import { assertClose, assertThrowsMsg, values } from "../_harness.ts";
 
 const hasSparse = getDefaultBackend().supportsOp("tp_sparse_conv2d_fwd");
@@ -61,11 +61,62 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a 2:4-pruned SmallCNN runs its linear layers in the 2:4 layout, same outputs",
+  ignore: !getDefaultBackend().supportsOp("tp_nm24_linear"),
+  fn: () => {
+    const before = getDefaultBackend().memoryStats().liveBuffers;
+    const model = createModel("small_cnn", { seed: 6 }).eval();
+    const masks = new MaskSet(prunableLayers(model));
+    try {
+      tidy(() => {
+        pruneNm(masks, { n: 2, m: 4 });
+        const x = uniform([9, 1, 28, 28], { seed: 2, stream: "nm-x" });
+        const dense = noGrad(() => values(model.forward(x)));
+        // Linear layers 5 (1568 inputs) and 7 (100) are 2:4; convolutions stay dense.
+        const forced = toSparseInference(model, { batch: 9, force: "2:4" });
+        assert.deepEqual(forced.layers.map((l) => l.kernel), ["dense", "dense", "2:4", "2:4"]);
+        assertClose(noGrad(() => values(model.forward(x))), dense, 1e-5, 1e-4, "2:4");
+        forced.dispose();
+        // Measured: the 2:4 kernel is timed for the 2:4 linear layers only.
+        const measured = toSparseInference(model, { batch: 1, repeats: 2 });
+        assert.deepEqual(measured.layers.map((l) => l.nm24Ms !== null), [false, false, true, true]);
+        assertClose(noGrad(() => values(model.forward(x))), dense, 1e-5, 1e-4, "measured");
+        measured.dispose();
+        // An unstructured 50% mask (on fresh weights) is not 2:4: forcing 2:4 changes nothing.
+        const other = createModel("small_cnn", { seed: 7 }).eval();
+        const m2 = new MaskSet(prunableLayers(other));
+        try {
+          prune(m2, { sparsity: 0.5, scope: "layerwise", criterion: "random", seed: 1 });
+          const not24 = toSparseInference(other, { batch: 9, force: "2:4" });
+          assert.ok(not24.layers.every((l) => l.kernel === "dense"));
+          not24.dispose();
+        } finally {
+          m2.dispose();
+          other.dispose();
+        }
+      });
+    } finally {
+      masks.dispose();
+      model.dispose();
+    }
+    assert.equal(getDefaultBackend().memoryStats().liveBuffers, before, "native buffers leaked");
+  },
+});
+
 Deno.test("toSparseInference names bad options and unknown layers", () => {
   const model = createModel("small_cnn", { seed: 0 });
   try {
     assertThrowsMsg(() => toSparseInference(model, { batch: 0 }), /batch must be an integer/);
     assertThrowsMsg(() => toSparseInference(model, { threshold: 2 }), /threshold must be in/);
+    assertThrowsMsg(
+      () => toSparseInference(model, { threshold: 0.5, force: "sparse" }),
+      /threshold or force, not both/,
+    );
+    assertThrowsMsg(
+      () => toSparseInference(model, { force: "csr" as never }),
+      /force must be "sparse" or "2:4"/,
+    );
     assertThrowsMsg(
       () => toSparseInference(model, { layers: ["9"] }),
       /no Conv2d or Linear layer named 9 \(have 0, 2, 5, 7\)/,
