@@ -1,6 +1,6 @@
 /**
  * The built-in stage kinds, registered on import: `train`, `prune` (LWM, random, HYDRA,
- * edge-popup), `lottery`, `admm`, `atmc`, `filter` and `load`.
+ * edge-popup), `lottery`, `admm`, `atmc`, `filter`, `nm` and `load`.
  * @module
  */
 
@@ -12,6 +12,7 @@ import { loadStage } from "./load_stage.ts";
 import { admmStage } from "./admm_stage.ts";
 import { atmcStage } from "./atmc_stage.ts";
 import { filterStage } from "./filter_stage.ts";
+import { nmStage } from "./nm_stage.ts";
 
 registerStage(trainStage);
 registerStage(pruneStage);
@@ -20,5 +21,6 @@ registerStage(loadStage);
 registerStage(admmStage);
 registerStage(atmcStage);
 registerStage(filterStage);
+registerStage(nmStage);
 
 export { stageDefinition, stageKinds };

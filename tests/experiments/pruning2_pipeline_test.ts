@@ -84,6 +84,25 @@ Deno.test({
       // At 10% density the bitmap (1 bit per weight) is the cheaper index.
       assertEquals(s.modelSizeBits.index, total);
       assertEquals(s.denseSizeBits, 32 * total);
+      // 2:4 masks, fine-tuned with them fixed: every group of 4 inputs keeps at most 2.
+      const nm = await runExperiment(
+        tinyConfig([
+          { stage: "train", epochs: 1 },
+          { stage: "nm" },
+          { stage: "train", name: "finetune", epochs: 1, lr: 0.001 },
+        ]),
+        join(root, "nm"),
+        { quiet: true },
+      );
+      assertEquals(nm.stages[1].summary.method, "2:4");
+      const nmw = hostTensors(join(root, "nm", "model-finetune.safetensors"));
+      for (const l of nm.measurements.layers) {
+        assertEquals(l.nonzero, l.total / 2, l.name);
+        const w = nmw.get(l.name)!;
+        for (let g = 0; g < w.length; g += 4) {
+          assert(w.subarray(g, g + 4).filter((v) => v !== 0).length <= 2, `${l.name} group ${g}`);
+        }
+      }
       // Filter pruning: a physically smaller network, fine-tuned dense.
       const f = await runExperiment(
         tinyConfig([
@@ -123,6 +142,10 @@ Deno.test("pipeline: Pruning II settings are checked", () => {
   assertThrowsMsg(
     () => tinyConfig([{ stage: "prune", method: "lwm", sparsity: 0.5, init: "kaiming_normal" }]),
     /pipeline\[0\]\.init": applies to method edgepopup only/,
+  );
+  assertThrowsMsg(
+    () => tinyConfig([{ stage: "nm", n: 4, m: 4 }]),
+    /"pipeline\[0\]\.n": must be below m/,
   );
   assertThrowsMsg(
     () => tinyConfig([{ stage: "prune", method: "edgepopup", sparsity: 1 }]),
