@@ -27,11 +27,14 @@ export function passesChannels(m: Module): boolean {
 }
 
 /** The model's forward sequence with nested Sequentials expanded, and module names. */
-export function leaves(model: Classifier): { seq: Module[]; name: Map<Module, string> } {
+export function leaves(
+  model: Classifier,
+  what: string,
+): { seq: Module[]; name: Map<Module, string> } {
   const top = model.sequence();
   if (!top) {
     throw new Error(
-      `filter pruning needs a sequential network; ${model.constructor.name} is not one`,
+      `${what} needs a sequential network; ${model.constructor.name} is not one`,
     );
   }
   const seq: Module[] = [];

@@ -5,7 +5,8 @@
  * Π_S(W) and U as 0 (the reference's `admm_initialization`). S is a sparsity set
  * ({@link sparsityProjection}: irregular, filter or column, per layer) or a quantization
  * codebook ({@link quantizeProjection}). Z and U live next to the weights on their device; the
- * projections run on host copies.
+ * projections run on host copies. U is the scaled dual (Λ/ρ) and, as in the reference code, is
+ * not rescaled when a stage grows ρ (textbook ADMM would multiply it by ρ_old/ρ_new).
  * @module
  */
 
@@ -59,10 +60,15 @@ export class Admm {
   constructor(layers: readonly PrunableLayer[], project: Projection) {
     this.layers = layers;
     this.project = project;
-    for (const l of layers) {
-      const w = l.weight.toArray() as Float32Array;
-      this.z.set(l.name, fromHost(l.weight, this.project(w, l)));
-      this.u.set(l.name, zeros(l.weight.shape, { backend: l.weight.backend }));
+    try {
+      for (const l of layers) {
+        const w = l.weight.toArray() as Float32Array;
+        this.z.set(l.name, fromHost(l.weight, this.project(w, l)));
+        this.u.set(l.name, zeros(l.weight.shape, { backend: l.weight.backend }));
+      }
+    } catch (e) {
+      this.dispose();
+      throw e;
     }
   }
 

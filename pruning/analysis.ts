@@ -1,11 +1,13 @@
 /**
  * What pruning does to a network, beyond its sparsity: per layer, the units (filters or
- * linear units) left with no incoming weight, the units with no path of non-zero weights to
- * the output, and the units never active on a probe batch (ReLU output zero for every image
- * and position); in total, the non-zero weights that lie on no input-to-output path (they
- * could be removed without changing what flows through the weights). Channels are the nodes:
- * a convolution connects input channel c to filter d when any weight W[d, c, :, :] is
- * non-zero; across a Flatten, channel c feeds the linear layer's features [c·HW, (c+1)·HW).
+ * linear units) left with no incoming weight, the units with no path of non-zero weights from
+ * the input or to the output, and the units never active on a probe batch (ReLU output zero
+ * for every image and position); in total, the non-zero weights that lie on no input-to-output
+ * path. Such weights carry no signal from the input: at most the constant output of an upstream
+ * unit with no input (its bias, through the ReLU), which could be folded into the next layer's
+ * bias before removing them. Biases are not part of the paths. Channels are the nodes: a
+ * convolution connects input channel c to filter d when any weight W[d, c, :, :] is non-zero;
+ * across a Flatten, channel c feeds the linear layer's features [c·HW, (c+1)·HW).
  * Sequential networks only (`Classifier.sequence`).
  * @module
  */
@@ -48,7 +50,7 @@ export interface UnitAnalysis {
 export interface NetworkAnalysis {
   layers: UnitAnalysis[];
   nonzeroWeights: number;
-  /** Non-zero weights on no input-to-output path. */
+  /** Non-zero weights on no input-to-output path (no input signal; see the module doc). */
   disconnectedWeights: number;
   /** Images in the probe batch (0: none). */
   probeImages: number;
@@ -80,7 +82,7 @@ function connections(w: Float32Array, units: number, groups: number) {
 
 /** Analyses a sequential network; `probe` (a batch of inputs) adds the dead-unit counts. */
 export function analyzeNetwork(model: Classifier, probe?: Tensor): NetworkAnalysis {
-  const { seq, name } = leaves(model);
+  const { seq, name } = leaves(model, "the network analysis");
   const idx = seq.map((m, i) => (m instanceof Conv2d || m instanceof Linear ? i : -1)).filter(
     (i) => i >= 0,
   );

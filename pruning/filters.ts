@@ -51,7 +51,7 @@ export function planFilters(model: Classifier, o: FilterPruneOptions): FilterPla
   if (norm !== "l1" && norm !== "l2") {
     throw new Error(`filter pruning: unknown norm "${norm}" (known: l1, l2)`);
   }
-  const { seq, name } = leaves(model);
+  const { seq, name } = leaves(model, "filter pruning");
   const exclude = new Set(o.exclude ?? []);
   for (const e of exclude) {
     if (![...name.values()].includes(e)) throw new Error(`filter pruning: no module "${e}"`);
@@ -87,7 +87,7 @@ function l1Rows(w: Float32Array, rows: number): Float64Array {
  * their consumers the matching inputs. Optimizers and masks made before are invalid after.
  */
 export function applyFilterPlan(model: Classifier, plan: FilterPlan): void {
-  const { seq, name } = leaves(model);
+  const { seq, name } = leaves(model, "filter pruning");
   const known = new Set(seq.map((m) => name.get(m)));
   for (const n of Object.keys(plan)) {
     if (!known.has(n)) throw new Error(`filter plan: the model has no layer "${n}"`);
@@ -141,7 +141,7 @@ export function pruneFilters(model: Classifier, o: FilterPruneOptions): FilterPl
  * their channels are exactly zero (what the physically smaller network computes).
  */
 export function zeroFilters(model: Classifier, plan: FilterPlan): void {
-  const { seq, name } = leaves(model);
+  const { seq, name } = leaves(model, "filter pruning");
   noGrad(() => {
     seq.forEach((m, i) => {
       const keep = plan[name.get(m)!];
@@ -160,7 +160,13 @@ export function zeroFilters(model: Classifier, plan: FilterPlan): void {
       if (m.bias) zeroRows(m.bias, 1);
       for (let k = i + 1; k < consumer(seq, i, name); k++) {
         const c = seq[k];
-        if (c instanceof BatchNorm2d && c.affine) {
+        if (c instanceof BatchNorm2d) {
+          if (!c.affine) {
+            throw new Error(
+              `zeroFilters: batch norm "${name.get(c)}" is not affine: a removed channel ` +
+                `would output -mean/std, not zero`,
+            );
+          }
           zeroRows(c.weight!, 1);
           zeroRows(c.bias!, 1);
         }

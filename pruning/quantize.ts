@@ -14,7 +14,7 @@ export interface Quantized {
   values: Float32Array;
   /** Centres in ascending order (at most 2^bits; fewer when there are fewer distinct values). */
   centres: Float64Array;
-  /** Lloyd iterations run. */
+  /** Lloyd passes run (the last one moved no centre, unless the limit stopped them). */
   iterations: number;
 }
 
@@ -114,7 +114,7 @@ function lloydWithZero(sorted: Float64Array, learned: Float64Array, maxIteration
       }
       start = Math.max(start, end);
     }
-    if (!moved) break;
+    if (!moved) return it + 1;
   }
   return it;
 }

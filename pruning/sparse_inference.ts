@@ -264,17 +264,20 @@ export function toSparseInference(
   const shapes = layerInputs(model, layers, [batch, ...example]);
   const choices: SparseLayerChoice[] = [];
   const installed: Installed[] = [];
+  let pending: { dispose(): void }[] = [];
   try {
     for (const [name, layer] of layers) {
       const input = shapes.get(name);
       if (!input) continue; // not reached by the forward pass
       const csr = noGrad(() => tidy(() => csrFromDense(layer.effectiveWeight()).keep()));
+      pending.push(csr);
       const measured = opts.threshold === undefined && opts.force === undefined;
       const nm = (measured || opts.force === "2:4") &&
           layer.weight.backend.supportsOp("tp_nm24_linear") &&
           is24(layer, noGrad(() => tidy(() => layer.effectiveWeight().toArray() as Float32Array)))
         ? noGrad(() => tidy(() => nm24FromDense(layer.effectiveWeight()).keep()))
         : null;
+      if (nm) pending.push(nm);
       let denseMs: number | null = null, sparseMs: number | null = null;
       let nm24Ms: number | null = null;
       let kernel: SparseLayerChoice["kernel"];
@@ -322,6 +325,7 @@ export function toSparseInference(
           dispose: () => nm!.dispose(),
         };
       }
+      pending = [];
       if (kernel !== "sparse") csr.dispose();
       if (kernel !== "2:4") nm?.dispose();
       if (chosen) {
@@ -333,6 +337,8 @@ export function toSparseInference(
       networkCheck(model, [batch, ...example], choices, installed, repeats);
     }
   } catch (e) {
+    // The layer being converted when it failed, then the installed ones.
+    for (const p of pending) p.dispose();
     new SparseInference(choices, installed).dispose();
     throw e;
   }

@@ -20,7 +20,28 @@ export class Nm24Matrix {
   /** u8 [rows, cols / 4]: bits 0-1 and 2-3 are the columns (within the group) of its values. */
   readonly meta: Tensor;
 
+  /** Wraps the two tensors (checked against the shape; `nm24FromDense` makes them). */
   constructor(rows: number, cols: number, values: Tensor, meta: Tensor) {
+    if (
+      !(Number.isInteger(rows) && rows >= 1 && Number.isInteger(cols) && cols >= 4 &&
+        cols % 4 === 0)
+    ) {
+      throw new Error(`Nm24Matrix: shape [${rows}, ${cols}] needs a multiple of 4 columns`);
+    }
+    const want = (t: Tensor, dtype: string, shape: number[], what: string) => {
+      if (t.dtype !== dtype || t.shape.join() !== shape.join()) {
+        throw new Error(
+          `Nm24Matrix: ${what} must be ${dtype} [${shape}] for [${rows}, ${cols}], got ${
+            describe(t)
+          }`,
+        );
+      }
+    };
+    want(values, "f32", [rows, cols / 2], "values");
+    want(meta, "u8", [rows, cols / 4], "meta");
+    if (meta.backend !== values.backend) {
+      throw new Error(`Nm24Matrix: values and meta live on different devices`);
+    }
     this.rows = rows;
     this.cols = cols;
     this.values = values;
@@ -88,6 +109,7 @@ export function nm24FromDense(w: Tensor): Nm24Matrix {
 
 /** y = x Wᵀ + bias with W a 2:4 matrix [out, in]: x [N, in] -> y [N, out]. Forward only. */
 export function nm24Linear(x: Tensor, w: Nm24Matrix, bias: Tensor | null = null): Tensor {
+  // (meta is u8; the constructor keeps it on the values' device)
   const b = checkInputs("nm24Linear", [x, w.values, bias]);
   requireOp(b, "tp_nm24_linear", "nm24Linear");
   checkNoGrad("nm24Linear", x, bias);

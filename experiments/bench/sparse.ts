@@ -226,7 +226,7 @@ export async function networkRows(
         // Sparse inference: each layer sparse or dense, whichever it measured faster; then
         // dense and sparse forward alternate (switching the converted layers) with PyTorch.
         const conv = toSparseInference(model, { batch, repeats: 3 });
-        const sparseLayers = conv.layers.filter((l) => l.kernel === "sparse").length;
+        const sparseLayers = conv.layers.filter((l) => l.kernel !== "dense").length;
         const [denseMs, sparseMs, torchMs] = await measure(
           [() => (conv.setEnabled(false), fwd()), () => (conv.setEnabled(true), fwd())],
           [{ kind: "model_fwd", model: net.model, batch, input: net.input, density: 1 - s }],

@@ -99,15 +99,18 @@ function runAdmm(ctx: StageContext): StageOutcome {
   const epochs = s.epochs ?? t.epochs;
   const spe = Math.ceil(ctx.data.train.length / t.batchSize);
   const projection = { sparsity: s.sparsity, structure: s.structure };
-  const admm = new Admm(layers, sparsityProjection(projection));
-  const optimizerConfig = { ...t.optimizer, lr: s.lr };
-  const optimizer = buildOptimizer(optimizerConfig, model);
   // Residual log, kept beside the state (an update redone after a resume replaces its entry).
   const logPath = join(ctx.folder.dir, `admm-${ctx.stage.name}.json`);
   let residuals: AdmmUpdate[] = exists(logPath)
     ? ctx.folder.readJson<AdmmUpdate[]>(logPath, "ADMM log")
     : [];
+  const optimizerConfig = { ...t.optimizer, lr: s.lr };
+  const owned: { dispose(): void }[] = [];
   try {
+    const admm = new Admm(layers, sparsityProjection(projection));
+    owned.push(admm);
+    const optimizer = buildOptimizer(optimizerConfig, model);
+    owned.push(optimizer);
     const inner = buildObjective({ ...t.objective, epsWarmupEpochs: 0 }, cfg.threat, cfg.seed, spe);
     const out = runTraining(ctx, {
       label: ctx.stage.name,
@@ -152,8 +155,7 @@ function runAdmm(ctx: StageContext): StageOutcome {
       },
     };
   } finally {
-    optimizer.dispose();
-    admm.dispose();
+    for (const o of owned.reverse()) o.dispose();
   }
 }
 

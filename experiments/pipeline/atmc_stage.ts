@@ -74,14 +74,18 @@ function runAtmc(ctx: StageContext): StageOutcome {
   const spe = Math.ceil(ctx.data.train.length / t.batchSize);
   // The l0 projection's workspace: masks recomputed from |W| after every step, never handed
   // to the optimizer (ATMC lets pruned weights return).
-  const l0 = new MaskSet(layers);
-  const project = () =>
-    prune(l0, { sparsity: s.sparsity, scope: "global", criterion: "magnitude" });
-  noGrad(project);
-  const admm = s.bits === null ? null : new Admm(layers, quantizeProjection(s.bits));
   const optimizerConfig = { ...t.optimizer, lr: s.lr ?? t.optimizer.lr };
-  const optimizer = buildOptimizer(optimizerConfig, model);
+  const owned: { dispose(): void }[] = [];
   try {
+    const l0 = new MaskSet(layers);
+    owned.push(l0);
+    const project = () =>
+      prune(l0, { sparsity: s.sparsity, scope: "global", criterion: "magnitude" });
+    noGrad(project);
+    const admm = s.bits === null ? null : new Admm(layers, quantizeProjection(s.bits));
+    if (admm) owned.push(admm);
+    const optimizer = buildOptimizer(optimizerConfig, model);
+    owned.push(optimizer);
     const inner = buildObjective({ ...t.objective, epsWarmupEpochs: 0 }, cfg.threat, cfg.seed, spe);
     const out = runTraining(ctx, {
       label: ctx.stage.name,
@@ -97,6 +101,8 @@ function runAtmc(ctx: StageContext): StageOutcome {
         if (admm && next.step % s.quantEvery === 0) admm.update();
       },
     });
+    // How far the trained weights are from the codebook, before the final projection.
+    const residual = admm ? admm.primalResidual() : null;
     noGrad(project);
     const quantized = s.bits === null ? null : quantizeLayers(layers, s.bits);
     ctx.pruning.masks?.dispose();
@@ -121,14 +127,12 @@ function runAtmc(ctx: StageContext): StageOutcome {
         sparsity: report as never,
         modelSizeBits: size,
         denseSizeBits: 32 * report.total,
-        primalResidual: admm ? admm.primalResidual() : null,
+        primalResidualBeforeQuantization: residual,
         centres: quantized,
       },
     };
   } finally {
-    optimizer.dispose();
-    admm?.dispose();
-    l0.dispose();
+    for (const o of owned.reverse()) o.dispose();
   }
 }
 

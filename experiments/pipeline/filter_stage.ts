@@ -2,14 +2,15 @@
  * The `filter` stage: structured filter pruning by filter norm (Li et al. 2017) that makes the
  * network physically smaller (`pruneFilters`): each convolution (and with `units`, each hidden
  * linear layer) keeps its `1 − sparsity` largest-norm filters and the layers after it shrink to
- * match. The kept indices are recorded in the stage summary and re-applied to a fresh model
- * when a run resumes after the stage. A following `train` stage fine-tunes the smaller network
+ * match. The kept indices are recorded in the stage summary and in the metadata of every later
+ * model file, so loading such a file (on resume, or in another run's `load` stage) rebuilds the
+ * smaller network first. A following `train` stage fine-tunes the smaller network
  * (it is dense: every remaining weight trains).
  * @module
  */
 
 import type { JsonValue } from "@topiary/core";
-import { applyFilterPlan, type FilterNorm, type FilterPlan, pruneFilters } from "@topiary/pruning";
+import { type FilterNorm, pruneFilters } from "@topiary/pruning";
 import {
   bool,
   choice,
@@ -67,6 +68,7 @@ function runFilter(ctx: StageContext): StageOutcome {
     units: s.units,
     exclude: s.exclude,
   });
+  ctx.pruning.filterPlans = [...ctx.pruning.filterPlans, plan];
   const after = sizes();
   const layers = [...before].filter(([n, shape]) => after.get(n)!.join() !== shape.join())
     .map(([n, shape]) => ({ name: n, before: shape, after: after.get(n)! }));
@@ -94,5 +96,4 @@ export const filterStage: StageDefinition = {
   validate,
   run: runFilter,
   prunes: () => true,
-  restore: (model, summary) => applyFilterPlan(model, summary.plan as unknown as FilterPlan),
 };

@@ -13,6 +13,7 @@
 import {
   type EdgePopupInit,
   MaskSet,
+  prunableLayers,
   prune,
   randomizeForEdgePopup,
   type Scope,
@@ -23,7 +24,7 @@ import { LAYER_KEYS, type LayerSettings, stageLayers, validateLayers } from "./_
 import type { OptimizerConfig, ScheduleConfig } from "../config/schema.ts";
 import { runTraining } from "./_train_loop.ts";
 import type { StageContext, StageDefinition, StageOutcome } from "./stage.ts";
-import { SGD } from "@topiary/core";
+import { type Classifier, SGD } from "@topiary/core";
 
 /** Pruning methods of the stage. */
 export const PRUNE_METHODS = ["lwm", "random", "hydra", "edgepopup"] as const;
@@ -96,6 +97,10 @@ function validate(raw: Raw, path: string): Record<string, unknown> {
   };
   if (!scores) refuse(SCORE_KEYS, "applies to methods hydra and edgepopup only");
   if (!ep) refuse(EDGE_POPUP_KEYS, "applies to method edgepopup only");
+  if (ep && s.scope !== "layerwise") {
+    // The fan scaling and the reference use each layer's own kept fraction.
+    throw new ConfigError(keyOf(path, "scope"), "must be layerwise for method edgepopup");
+  }
   if (scores && s.iterative) {
     throw new ConfigError(keyOf(path, "iterative"), `does not apply to method ${method}`);
   }
@@ -233,6 +238,17 @@ function warnEmpty(ctx: StageContext, empty: string[]): void {
   }
 }
 
+/** Edge-popup's random network (deterministic from the seed; run before the dense snapshot). */
+function prepare(model: Classifier, settings: Record<string, unknown>, seed: number): void {
+  const s = settings as unknown as PruneSettings;
+  if (s.method !== "edgepopup") return;
+  randomizeForEdgePopup(
+    model,
+    prunableLayers(model, { excludeOutput: s.excludeOutput, exclude: s.dense }),
+    { sparsity: s.sparsity, init: s.init, scaleFan: s.scaleFan, seed },
+  );
+}
+
 /** The prune stage's definition. */
 export const pruneStage: StageDefinition = {
   kind: "prune",
@@ -241,6 +257,7 @@ export const pruneStage: StageDefinition = {
     "global; later train stages fine-tune",
   keys: KEYS,
   prunes: () => true,
+  prepare,
   validate,
   run: runPrune,
 };

@@ -6,7 +6,7 @@
  */
 
 import type { Classifier, Dataset, JsonValue } from "@topiary/core";
-import type { MaskSet } from "@topiary/pruning";
+import type { FilterPlan, MaskSet } from "@topiary/pruning";
 import type { ExperimentConfig, StageConfig } from "../config/schema.ts";
 import type { Raw } from "../config/_check.ts";
 import type { RunFolder } from "../run/folder.ts";
@@ -28,6 +28,11 @@ export interface PruningState {
   masks: MaskSet | null;
   /** Weights of the model before its first pruning stage (for dense vs pruned histograms). */
   denseWeights: Map<string, Float32Array> | null;
+  /**
+   * Filter-pruning plans applied to the model so far, in order (the architecture of a
+   * filter-pruned model: saved with every later model file and re-applied when one is loaded).
+   */
+  filterPlans: FilterPlan[];
 }
 
 /** What a stage runner gets. */
@@ -70,10 +75,11 @@ export interface StageDefinition {
    */
   prunes?(settings: Record<string, unknown>): boolean;
   /**
-   * Re-applies what a finished stage did to the model's architecture (e.g. filter pruning's
-   * smaller layers), before its saved weights are loaded on resume. Default: nothing.
+   * Puts the model in the state the stage starts from, before the dense weights are recorded
+   * (edge-popup's random network), in a fresh run and when a finished stage is skipped on
+   * resume alike. Must be deterministic. Default: nothing.
    */
-  restore?(model: Classifier, summary: { [key: string]: JsonValue }): void;
+  prepare?(model: Classifier, settings: Record<string, unknown>, seed: number): void;
 }
 
 const REGISTRY = new Map<string, StageDefinition>();

@@ -142,12 +142,13 @@ export async function runExperiment(
   const quiet = opts.quiet ?? false;
   const data = await loadRunData(cfg.data, cfg.seed);
   const model = buildModel(cfg);
-  const pruning: PruningState = { masks: null, denseWeights: null };
+  const pruning: PruningState = { masks: null, denseWeights: null, filterPlans: [] };
   try {
     const stages: StageRecord[] = [];
     const timings: RunResult["timings"] = { stages: {}, evaluation: 0 };
     for (const [index, stage] of cfg.pipeline.entries()) {
       const def = stageDefinition(stage.kind);
+      def.prepare?.(model, stage.settings, cfg.seed);
       if (def.prunes?.(stage.settings) && !pruning.denseWeights) {
         // The weights before the first pruning stage: the "dense" side of the histograms.
         pruning.denseWeights = weightSnapshot(prunableLayers(model));
@@ -160,7 +161,6 @@ export async function runExperiment(
           loadStageModel(model, folder.modelPath(`${stage.name}-r0`), pruning);
           pruning.denseWeights = weightSnapshot(prunableLayers(model));
         }
-        def.restore?.(model, m.stage.summary);
         loadStageModel(model, folder.modelPath(stage.name), pruning);
         stages.push(m.stage);
         timings.stages[stage.name] = m.seconds;
@@ -179,7 +179,14 @@ export async function runExperiment(
       });
       const tensors = new Map([...model.stateDict(), ...(pruning.masks?.stateDict() ?? [])]);
       saveSafetensorsSync(folder.modelPath(stage.name), tensors, {
-        metadata: { model: cfg.model.name, stage: stage.name, seed: String(cfg.seed) },
+        metadata: {
+          model: cfg.model.name,
+          stage: stage.name,
+          seed: String(cfg.seed),
+          ...(pruning.filterPlans.length
+            ? { filterPlans: JSON.stringify(pruning.filterPlans) }
+            : {}),
+        },
         beforeRename: (p) => hooks.beforeRename(p),
       });
       hooks.stageEnd(stage.name);
@@ -189,6 +196,8 @@ export async function runExperiment(
       timings.stages[stage.name] = out.seconds;
     }
     const last = cfg.pipeline[cfg.pipeline.length - 1].name;
+    // Before the (long) evaluation: an analysis error must not cost a finished evaluation.
+    const analysis = analyze(model, data.test);
     const t0 = performance.now();
     const evaluation = evaluateConfig(cfg, model, data.test, {
       checkpoint: folder.modelPath(last),
@@ -199,7 +208,6 @@ export async function runExperiment(
     if (evaluation.checkpoint) evaluation.checkpoint.path = `model-${last}.safetensors`;
     timings.evaluation = (performance.now() - t0) / 1000;
     const measurements = measureModel(model, data.test.shape);
-    const analysis = analyze(model, data.test);
     const histograms = pruning.denseWeights
       ? weightHistograms(
         pruning.denseWeights.values(),

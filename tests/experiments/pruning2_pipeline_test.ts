@@ -32,6 +32,14 @@ Deno.test({
         const w = model.get(l.name)!, c = scales[l.name];
         assert(w.every((v) => v === 0 || Math.abs(Math.abs(v) - c) < 1e-6 * c), l.name);
       }
+      // The dense side of the histograms is the random network (±c per layer), not the init.
+      const h = ep.histograms!.dense;
+      const cs = Object.values(scales).flatMap((c) => [c, -c]);
+      h.counts.forEach((n, i) => {
+        if (n === 0) return;
+        const lo = h.edges[i], hi = h.edges[i + 1];
+        assert(cs.some((c) => c >= lo - 1e-6 && c <= hi + 1e-6), `bin [${lo}, ${hi}) holds ${n}`);
+      });
       // ADMM, filter structure: whole filters removed, then retrained with the masks.
       const admm = await runExperiment(
         tinyConfig([
@@ -117,6 +125,14 @@ Deno.test({
       assert(fs.parametersAfter < fs.parametersBefore / 3, JSON.stringify(fs));
       const sizes = Object.fromEntries(f.measurements.layers.map((l) => [l.name, l.total]));
       // conv1 keeps 4 of 16 filters, conv2 8 of 32 (on 4 inputs), fc1 reads 8·7·7 features.
+      // Another run loads the smaller network from the file: its filter plans are in the metadata.
+      const reload = await runExperiment(
+        tinyConfig([{ stage: "load", path: join(root, "filter", "model-finetune.safetensors") }]),
+        join(root, "reload"),
+        { quiet: true },
+      );
+      assertEquals(reload.measurements.parameters, f.measurements.parameters);
+      assertEquals(reload.evaluation.cleanAccuracy, f.evaluation.cleanAccuracy);
       assertEquals(sizes, {
         "0.weight": 4 * 16,
         "2.weight": 8 * 4 * 16,

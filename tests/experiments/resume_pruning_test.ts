@@ -71,6 +71,16 @@ const CASES: [string, unknown[], string, RegExp][] = [
     /state-atmc\.safetensors/,
   ],
   [
+    "a training stage after edge-popup (its random network is rebuilt for the histograms)",
+    [
+      { stage: "prune", method: "edgepopup", sparsity: 0.5, epochs: 1 },
+      { stage: "train", name: "finetune", epochs: 1, lr: 0.001 },
+    ],
+    // edge-popup: 5 step checkpoints + epoch end + model = 7 writes; the 9th is in finetune.
+    "checkpoint:9",
+    /state-finetune\.safetensors/,
+  ],
+  [
     "the fine-tuning of a filter-pruned (smaller) network",
     [
       { stage: "train", epochs: 1 },

@@ -8,11 +8,18 @@
 import assert from "node:assert/strict";
 import {
   BatchNorm2d,
-  type Classifier,
+  Classifier,
+  Conv2d,
   copyFromHost,
   createModel,
+  Flatten,
   getDefaultBackend,
+  Linear,
+  type Module,
   noGrad,
+  ReLU,
+  runChain,
+  type Tensor,
   tidy,
   uniform,
 } from "@topiary/core";
@@ -21,6 +28,29 @@ import { assertThrowsMsg } from "../_harness.ts";
 
 function live(): number {
   return getDefaultBackend().memoryStats().liveBuffers;
+}
+
+/** conv -> non-affine batch norm -> ReLU -> flatten -> linear. */
+class NonAffine extends Classifier {
+  readonly inputShape = [1, 8, 8];
+  readonly numClasses = 2;
+  private readonly chain: Module[] = [
+    new Conv2d(1, 4, 3),
+    new BatchNorm2d(4, { affine: false }),
+    new ReLU(),
+    new Flatten(),
+    new Linear(4 * 36, 2),
+  ];
+  constructor() {
+    super();
+    this.chain.forEach((m, i) => this.registerModule(String(i), m));
+  }
+  override sequence(): readonly Module[] {
+    return this.chain;
+  }
+  protected logits(x: Tensor): Tensor {
+    return runChain(x, this.chain);
+  }
 }
 
 /** Random running statistics, so eval-mode batch norm is not the identity. */
@@ -109,6 +139,16 @@ Deno.test("filter pruning keeps the filters of largest L1 (or L2) norm; errors",
     assert.deepEqual(m.namedParameters().find(([n]) => n === "5.weight")![1].shape, [100, 8 * 49]);
   } finally {
     m.dispose();
+  }
+  // A non-affine batch norm cannot zero a removed channel: the masked counterpart refuses.
+  const t = new NonAffine();
+  try {
+    assertThrowsMsg(
+      () => zeroFilters(t, { "0": [0, 1] }),
+      /batch norm "1" is not affine: a removed channel would output -mean\/std/,
+    );
+  } finally {
+    t.dispose();
   }
   const r = createModel("resnet18", { seed: 0 });
   try {
