@@ -8,6 +8,7 @@ import { type Backend, Status, type SymbolName, TopiaryError } from "@topiary/ff
 import { isGradEnabled } from "../autograd/node.ts";
 import type { Tensor } from "../tensor.ts";
 import { describe } from "./_util.ts";
+import { denseRaw } from "./_raw.ts";
 
 /** Throws TP_ERR_UNSUPPORTED naming the backend when it lacks a sparse kernel. */
 export function requireOp(b: Backend, op: SymbolName, what: string): void {
@@ -33,5 +34,23 @@ export function checkNoGrad(op: string, x: Tensor, bias: Tensor | null): void {
           `needs gradients; run the model under noGrad() (or use the masked dense model)`,
       );
     }
+  }
+}
+
+/**
+ * Runs `fn` on plain-layout versions of the input and bias (the sparse kernels read plain
+ * row-major data), freeing the copies made for it.
+ */
+export function withPlainInputs<T>(
+  x: Tensor,
+  bias: Tensor | null,
+  fn: (x: Tensor, bias: Tensor | null) => T,
+): T {
+  const xIn = denseRaw(x), bIn = bias ? denseRaw(bias) : null;
+  try {
+    return fn(xIn, bIn);
+  } finally {
+    if (xIn !== x) xIn.dispose();
+    if (bIn && bIn !== bias) bIn.dispose();
   }
 }

@@ -8,7 +8,7 @@
 import type { Backend } from "@topiary/ffi";
 import { fmtShape, Tensor } from "../tensor.ts";
 import { denseRaw } from "./_raw.ts";
-import { checkNoGrad, requireOp } from "./_sparse_util.ts";
+import { checkNoGrad, requireOp, withPlainInputs } from "./_sparse_util.ts";
 import { checkInputs, checkStatus, describe } from "./_util.ts";
 
 /** A 2:4 matrix [rows, cols]: values f32 [rows, cols/2] and positions u8 [rows, cols/4]. */
@@ -121,25 +121,24 @@ export function nm24Linear(x: Tensor, w: Nm24Matrix, bias: Tensor | null = null)
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== w.rows)) {
     throw new Error(`nm24Linear: bias ${fmtShape(bias.shape)} does not match ${w.rows} outputs`);
   }
-  const xIn = denseRaw(x), bIn = bias ? denseRaw(bias) : null;
-  const y = Tensor.empty([x.shape[0], w.rows], "f32", b);
-  checkStatus(
-    b,
-    b.sym.tp_nm24_linear!(
-      BigInt(x.shape[0]),
-      BigInt(w.cols),
-      BigInt(w.rows),
-      xIn.storage.ptr,
-      w.values.storage.ptr,
-      w.meta.storage.ptr,
-      bIn ? bIn.storage.ptr : null,
-      y.storage.ptr,
-    ),
-    "nm24Linear",
-    () => `input ${describe(x)}, 2:4 weight [${w.rows}, ${w.cols}]`,
-    [y],
-  );
-  if (xIn !== x) xIn.dispose();
-  if (bIn && bIn !== bias) bIn.dispose();
-  return y;
+  return withPlainInputs(x, bias, (xIn, bIn) => {
+    const y = Tensor.empty([x.shape[0], w.rows], "f32", b);
+    checkStatus(
+      b,
+      b.sym.tp_nm24_linear!(
+        BigInt(x.shape[0]),
+        BigInt(w.cols),
+        BigInt(w.rows),
+        xIn.storage.ptr,
+        w.values.storage.ptr,
+        w.meta.storage.ptr,
+        bIn ? bIn.storage.ptr : null,
+        y.storage.ptr,
+      ),
+      "nm24Linear",
+      () => `input ${describe(x)}, 2:4 weight [${w.rows}, ${w.cols}]`,
+      [y],
+    );
+    return y;
+  });
 }

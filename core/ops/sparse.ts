@@ -10,7 +10,7 @@ import { fmtShape, Tensor } from "../tensor.ts";
 import { denseRaw } from "./_raw.ts";
 import { checkInputs, checkStatus, describe } from "./_util.ts";
 import { type Conv2dOptions, convParams } from "./conv.ts";
-import { checkNoGrad, requireOp } from "./_sparse_util.ts";
+import { checkNoGrad, requireOp, withPlainInputs } from "./_sparse_util.ts";
 
 /** A CSR matrix [rows, cols] on one device: i32 row pointers and column indices, f32 values. */
 export class CsrMatrix {
@@ -112,29 +112,28 @@ export function csrLinear(x: Tensor, w: CsrMatrix, bias: Tensor | null = null): 
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== w.rows)) {
     throw new Error(`csrLinear: bias ${fmtShape(bias.shape)} does not match ${w.rows} outputs`);
   }
-  const xIn = denseRaw(x), bIn = bias ? denseRaw(bias) : null;
-  const y = Tensor.empty([x.shape[0], w.rows], "f32", b);
-  checkStatus(
-    b,
-    b.sym.tp_csr_linear!(
-      BigInt(x.shape[0]),
-      BigInt(w.cols),
-      BigInt(w.rows),
-      BigInt(w.nnz),
-      xIn.storage.ptr,
-      w.rowPtr.storage.ptr,
-      w.colIdx.storage.ptr,
-      w.values.storage.ptr,
-      bIn ? bIn.storage.ptr : null,
-      y.storage.ptr,
-    ),
-    "csrLinear",
-    () => `input ${describe(x)}, weight [${w.rows}, ${w.cols}] with ${w.nnz} non-zeros`,
-    [y],
-  );
-  if (xIn !== x) xIn.dispose();
-  if (bIn && bIn !== bias) bIn.dispose();
-  return y;
+  return withPlainInputs(x, bias, (xIn, bIn) => {
+    const y = Tensor.empty([x.shape[0], w.rows], "f32", b);
+    checkStatus(
+      b,
+      b.sym.tp_csr_linear!(
+        BigInt(x.shape[0]),
+        BigInt(w.cols),
+        BigInt(w.rows),
+        BigInt(w.nnz),
+        xIn.storage.ptr,
+        w.rowPtr.storage.ptr,
+        w.colIdx.storage.ptr,
+        w.values.storage.ptr,
+        bIn ? bIn.storage.ptr : null,
+        y.storage.ptr,
+      ),
+      "csrLinear",
+      () => `input ${describe(x)}, weight [${w.rows}, ${w.cols}] with ${w.nnz} non-zeros`,
+      [y],
+    );
+    return y;
+  });
 }
 
 const convParamBuf = new Int64Params(16);
@@ -171,25 +170,24 @@ export function sparseConv2d(
     throw new Error(`sparseConv2d: input ${describe(x)} gives an empty output ${P}x${Q}`);
   }
   convParamBuf.write(0, p);
-  const xIn = denseRaw(x), bIn = bias ? denseRaw(bias) : null;
-  const y = Tensor.empty([x.shape[0], w.rows, P, Q], "f32", b);
-  checkStatus(
-    b,
-    b.sym.tp_sparse_conv2d_fwd!(
-      convParamBuf.buffer,
-      BigInt(w.nnz),
-      xIn.storage.ptr,
-      w.rowPtr.storage.ptr,
-      w.colIdx.storage.ptr,
-      w.values.storage.ptr,
-      bIn ? bIn.storage.ptr : null,
-      y.storage.ptr,
-    ),
-    "sparseConv2d",
-    () => `input ${describe(x)}, weight [${w.rows}, ${w.cols}] with ${w.nnz} non-zeros`,
-    [y],
-  );
-  if (xIn !== x) xIn.dispose();
-  if (bIn && bIn !== bias) bIn.dispose();
-  return y;
+  return withPlainInputs(x, bias, (xIn, bIn) => {
+    const y = Tensor.empty([x.shape[0], w.rows, P, Q], "f32", b);
+    checkStatus(
+      b,
+      b.sym.tp_sparse_conv2d_fwd!(
+        convParamBuf.buffer,
+        BigInt(w.nnz),
+        xIn.storage.ptr,
+        w.rowPtr.storage.ptr,
+        w.colIdx.storage.ptr,
+        w.values.storage.ptr,
+        bIn ? bIn.storage.ptr : null,
+        y.storage.ptr,
+      ),
+      "sparseConv2d",
+      () => `input ${describe(x)}, weight [${w.rows}, ${w.cols}] with ${w.nnz} non-zeros`,
+      [y],
+    );
+    return y;
+  });
 }

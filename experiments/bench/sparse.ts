@@ -67,6 +67,13 @@ export const LAYERS: LayerSpec[] = [
 ];
 
 export const SPARSITIES = [0.5, 0.7, 0.9, 0.95, 0.99];
+
+/** The whole networks of the benchmark. */
+export const NETS: readonly { name: string; model: string; input: number[] }[] = [
+  { name: "SmallCNN", model: "small_cnn", input: [1, 28, 28] },
+  { name: "Madry CNN", model: "madry_cnn", input: [1, 28, 28] },
+  { name: "VGG-16-BN", model: "vgg16_bn", input: [3, 32, 32] },
+];
 export const BATCHES = [1, 128];
 
 /** Median milliseconds of each variant (null: not applicable or not measured). */
@@ -209,13 +216,8 @@ export async function networkRows(
   reps: number,
   only?: string,
 ): Promise<SparseRow[]> {
-  const nets: { name: string; model: string; input: number[] }[] = [
-    { name: "SmallCNN", model: "small_cnn", input: [1, 28, 28] },
-    { name: "Madry CNN", model: "madry_cnn", input: [1, 28, 28] },
-    { name: "VGG-16-BN", model: "vgg16_bn", input: [3, 32, 32] },
-  ];
   const rows: SparseRow[] = [];
-  for (const net of nets.filter((n) => !only || n.name.includes(only))) {
+  for (const net of NETS.filter((n) => !only || n.name.includes(only))) {
     for (const batch of BATCHES) {
       for (const s of SPARSITIES) {
         const model = createModel(net.model, { seed: 0 }).eval() as Classifier;

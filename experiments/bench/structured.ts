@@ -20,7 +20,7 @@ import {
   uniform,
 } from "@topiary/core";
 import { nmMask, pruneFilters } from "@topiary/pruning";
-import { BATCHES, fmtRow, measure, type SparseRow } from "./sparse.ts";
+import { BATCHES, fmtRow, measure, NETS, type SparseRow } from "./sparse.ts";
 import type { TorchWorker } from "./torch_worker.ts";
 
 /** Linear layers whose inputs divide by 4: Madry's fc1, SmallCNN's fc1, VGG-16-BN's fc1. */
@@ -100,13 +100,8 @@ export async function filterRows(
   reps: number,
   only?: string,
 ): Promise<SparseRow[]> {
-  const nets = [
-    { name: "SmallCNN", model: "small_cnn", input: [1, 28, 28] },
-    { name: "Madry CNN", model: "madry_cnn", input: [1, 28, 28] },
-    { name: "VGG-16-BN", model: "vgg16_bn", input: [3, 32, 32] },
-  ];
   const rows: SparseRow[] = [];
-  for (const net of nets.filter((n) => !only || n.name.includes(only))) {
+  for (const net of NETS.filter((n) => !only || n.name.includes(only))) {
     for (const batch of BATCHES) {
       for (const s of [0.5, 0.75]) {
         const full = createModel(net.model, { seed: 0 }).eval() as Classifier;

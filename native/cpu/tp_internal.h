@@ -49,6 +49,10 @@ int tp__dtype_size(int dtype);
 void* tp__scratch_alloc(uint64_t bytes);
 void tp__scratch_free(void* ptr);
 
+/* A scratch copy of x [batch, in] transposed to [in, batch] (batch innermost), in 16x16 tiles
+ * over the threads; NULL when out of memory. Release with tp__scratch_free. (tp_sparse.c) */
+float* tp__batch_inner_copy(const float* x, int64_t batch, int64_t in);
+
 /* ---- bounded plan cache ------------------------------------------------------------------
  * Keys are byte strings (op id + parameters). Values are owned by the cache and destroyed
  * with `destroy` on eviction or clear. Lookups, inserts and the use of a value happen under

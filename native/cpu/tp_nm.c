@@ -59,20 +59,6 @@ typedef struct {
   float* y;
 } nm_ctx;
 
-static void nm_transpose(void* p, int64_t i0, int64_t i1) {
-  const nm_ctx* c = p;
-  const int64_t B = c->batch, in = c->in;
-  float* xt = (float*)c->xt;
-  for (int64_t ib = i0; ib < i1; ib += 16) {
-    const int64_t ie = ib + 16 < i1 ? ib + 16 : i1;
-    for (int64_t bb = 0; bb < B; bb += 16) {
-      const int64_t be = bb + 16 < B ? bb + 16 : B;
-      for (int64_t i = ib; i < ie; i++)
-        for (int64_t b = bb; b < be; b++) xt[i * B + b] = c->x[b * in + i];
-    }
-  }
-}
-
 /* One dot product per (example, output row), two groups per iteration. */
 static void nm_rows_outer(void* p, int64_t o0, int64_t o1) {
   const nm_ctx* c = p;
@@ -146,10 +132,9 @@ int tp_nm24_linear(int64_t batch, int64_t in, int64_t out, const void* x, const 
     tp__parallel_for(out, grain, nm_rows_outer, &c);
     return TP_OK;
   }
-  float* xt = tp__scratch_alloc((uint64_t)(in * batch) * 4);
+  float* xt = tp__batch_inner_copy(x, batch, in);
   if (!xt) return tp__fail(TP_ERR_OUT_OF_MEMORY, "%s: no memory for the transposed input", op);
   c.xt = xt;
-  tp__parallel_for(in, 1 + 65536 / batch, nm_transpose, &c);
   tp__parallel_for(out, grain, nm_rows_inner, &c);
   tp__scratch_free(xt);
   return TP_OK;

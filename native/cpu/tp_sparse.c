@@ -110,19 +110,32 @@ typedef struct {
   float* y;
 } lin_ctx;
 
-/* Transposes x [batch, in] into xt [in, batch] for input columns [i0, i1), in 16x16 tiles. */
-static void lin_transpose(void* p, int64_t i0, int64_t i1) {
-  const lin_ctx* c = p;
+typedef struct {
+  const float* x;
+  float* xt;
+  int64_t batch, in;
+} tr_ctx;
+
+/* Transposes input columns [i0, i1) of x [batch, in] into xt [in, batch], in 16x16 tiles. */
+static void transpose_cols(void* p, int64_t i0, int64_t i1) {
+  const tr_ctx* c = p;
   const int64_t B = c->batch, in = c->in;
-  float* xt = (float*)c->xt;
   for (int64_t ib = i0; ib < i1; ib += 16) {
     const int64_t ie = ib + 16 < i1 ? ib + 16 : i1;
     for (int64_t bb = 0; bb < B; bb += 16) {
       const int64_t be = bb + 16 < B ? bb + 16 : B;
       for (int64_t i = ib; i < ie; i++)
-        for (int64_t b = bb; b < be; b++) xt[i * B + b] = c->x[b * in + i];
+        for (int64_t b = bb; b < be; b++) c->xt[i * B + b] = c->x[b * in + i];
     }
   }
+}
+
+float* tp__batch_inner_copy(const float* x, int64_t batch, int64_t in) {
+  float* xt = tp__scratch_alloc((uint64_t)(in * batch) * 4);
+  if (!xt) return NULL;
+  tr_ctx c = {x, xt, batch, in};
+  tp__parallel_for(in, 1 + 65536 / batch, transpose_cols, &c);
+  return xt;
 }
 
 /* Batch-inner: output rows [o0, o1), BT examples at a time from xt. */
@@ -185,10 +198,9 @@ int tp_csr_linear(int64_t batch, int64_t in, int64_t out, int64_t nnz, const voi
     tp__parallel_for(out, grain, lin_rows_outer, &c);
     return TP_OK;
   }
-  float* xt = tp__scratch_alloc((uint64_t)(in * batch) * 4);
+  float* xt = tp__batch_inner_copy(x, batch, in);
   if (!xt) return tp__fail(TP_ERR_OUT_OF_MEMORY, "%s: no memory for the transposed input", op);
   c.xt = xt;
-  tp__parallel_for(in, 1 + 65536 / batch, lin_transpose, &c);
   tp__parallel_for(out, grain, lin_rows_inner, &c);
   tp__scratch_free(xt);
   return TP_OK;
