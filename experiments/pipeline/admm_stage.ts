@@ -35,6 +35,8 @@ export interface AdmmSettings extends LayerSettings {
   /** Initial ρ and its factor at every update (`multi_rho`). */
   rho: number;
   rhoMultiplier: number;
+  /** "config": the config's optimizer; "sgd": SGD, momentum 0.9, the config's weight decay. */
+  optimizer: "config" | "sgd";
 }
 
 const KEYS = [
@@ -45,6 +47,7 @@ const KEYS = [
   "every",
   "rho",
   "rhoMultiplier",
+  "optimizer",
   ...LAYER_KEYS,
 ];
 
@@ -59,6 +62,14 @@ function validate(raw: Raw, path: string): Record<string, unknown> {
     every: opt(raw, path, "every", (x, p) => int(x, p, 1), 4),
     rho: opt(raw, path, "rho", (x, p) => num(x, p, 0), 0.001),
     rhoMultiplier: opt(raw, path, "rhoMultiplier", (x, p) => num(x, p, 1), 1.3),
+    // The reference trains its ADMM stage with SGD even where pre- and retraining use Adam.
+    optimizer: opt(
+      raw,
+      path,
+      "optimizer",
+      (x, p) => choice(x, p, ["config", "sgd"] as const),
+      "config",
+    ),
     ...validateLayers(raw, path),
   };
   return s as unknown as Record<string, unknown>;
@@ -104,7 +115,9 @@ function runAdmm(ctx: StageContext): StageOutcome {
   let residuals: AdmmUpdate[] = exists(logPath)
     ? ctx.folder.readJson<AdmmUpdate[]>(logPath, "ADMM log")
     : [];
-  const optimizerConfig = { ...t.optimizer, lr: s.lr };
+  const optimizerConfig = s.optimizer === "sgd"
+    ? { ...t.optimizer, name: "sgd" as const, lr: s.lr, momentum: 0.9, nesterov: false }
+    : { ...t.optimizer, lr: s.lr };
   const owned: { dispose(): void }[] = [];
   try {
     const admm = new Admm(layers, sparsityProjection(projection));
