@@ -44,7 +44,14 @@ Deno.test({
       const admm = await runExperiment(
         tinyConfig([
           { stage: "train", epochs: 1 },
-          { stage: "admm", sparsity: 0.75, structure: "filter", epochs: 2, every: 1 },
+          {
+            stage: "admm",
+            sparsity: 0.75,
+            structure: "filter",
+            epochs: 2,
+            every: 1,
+            optimizer: "sgd",
+          },
           { stage: "train", name: "retrain", epochs: 1, lr: 0.001 },
         ]),
         join(root, "admm"),
