@@ -73,6 +73,14 @@ export function num(v: unknown, path: string, min = -Infinity, max = Infinity): 
   return v;
 }
 
+/** A number in [0, 1) (e.g. a sparsity that must keep some weights). */
+export function fractionBelowOne(v: unknown, path: string): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || v >= 1) {
+    throw new ConfigError(path, `must be a number in [0, 1), got ${show(v)}`);
+  }
+  return v;
+}
+
 /** An integer in [min, max]. */
 export function int(v: unknown, path: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {

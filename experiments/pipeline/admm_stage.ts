@@ -13,7 +13,16 @@
 
 import type { Position, Schedule } from "@topiary/core";
 import { Admm, hardPrune, sparsityProjection, type Structure, STRUCTURES } from "@topiary/pruning";
-import { choice, ConfigError, int, keyOf, num, opt, type Raw } from "../config/_check.ts";
+import {
+  choice,
+  ConfigError,
+  fractionBelowOne,
+  int,
+  keyOf,
+  num,
+  opt,
+  type Raw,
+} from "../config/_check.ts";
 import { buildObjective, buildOptimizer } from "./build.ts";
 import { LAYER_KEYS, type LayerSettings, stageLayers, validateLayers } from "./_layers.ts";
 import { runTraining } from "./_train_loop.ts";
@@ -54,7 +63,7 @@ const KEYS = [
 function validate(raw: Raw, path: string): Record<string, unknown> {
   if (raw.sparsity === undefined) throw new ConfigError(keyOf(path, "sparsity"), "is required");
   const s: AdmmSettings = {
-    sparsity: num(raw.sparsity, keyOf(path, "sparsity"), 0, 1),
+    sparsity: fractionBelowOne(raw.sparsity, keyOf(path, "sparsity")),
     structure: opt(raw, path, "structure", (x, p) => choice(x, p, STRUCTURES), "irregular"),
     epochs: opt(raw, path, "epochs", (x, p) => int(x, p, 1), null as number | null),
     // The reference's ADMM stage (MNIST and CIFAR-10): SGD at 0.01, ρ 0.001 × 1.3 per update.

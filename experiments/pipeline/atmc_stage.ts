@@ -23,7 +23,7 @@ import {
   quantizeProjection,
 } from "@topiary/pruning";
 import { copyFromHost, noGrad } from "@topiary/core";
-import { ConfigError, int, keyOf, num, opt, type Raw } from "../config/_check.ts";
+import { ConfigError, fractionBelowOne, int, keyOf, num, opt, type Raw } from "../config/_check.ts";
 import { buildObjective, buildOptimizer } from "./build.ts";
 import { LAYER_KEYS, type LayerSettings, stageLayers, validateLayers } from "./_layers.ts";
 import { runTraining } from "./_train_loop.ts";
@@ -48,7 +48,7 @@ const KEYS = ["sparsity", "bits", "rho", "quantEvery", "epochs", "lr", ...LAYER_
 function validate(raw: Raw, path: string): Record<string, unknown> {
   if (raw.sparsity === undefined) throw new ConfigError(keyOf(path, "sparsity"), "is required");
   const s: AtmcSettings = {
-    sparsity: num(raw.sparsity, keyOf(path, "sparsity"), 0, 1),
+    sparsity: fractionBelowOne(raw.sparsity, keyOf(path, "sparsity")),
     bits: opt(raw, path, "bits", (x, p) => int(x, p, 1, 16), null as number | null),
     // The reference: ρ = 0.1 (constant), quantization every 10 batches (README).
     rho: opt(raw, path, "rho", (x, p) => num(x, p, 0), 0.1),

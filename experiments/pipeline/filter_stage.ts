@@ -15,9 +15,9 @@ import {
   bool,
   choice,
   ConfigError,
+  fractionBelowOne,
   keyOf,
   list,
-  num,
   opt,
   type Raw,
   str,
@@ -36,7 +36,7 @@ export interface FilterSettings {
 function validate(raw: Raw, path: string): Record<string, unknown> {
   if (raw.sparsity === undefined) throw new ConfigError(keyOf(path, "sparsity"), "is required");
   const s: FilterSettings = {
-    sparsity: num(raw.sparsity, keyOf(path, "sparsity"), 0, 0.999999),
+    sparsity: fractionBelowOne(raw.sparsity, keyOf(path, "sparsity")),
     norm: opt(raw, path, "norm", (x, p) => choice(x, p, ["l1", "l2"] as const), "l1"),
     units: opt(raw, path, "units", bool, false),
     exclude: opt(

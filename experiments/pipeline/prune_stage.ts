@@ -19,7 +19,17 @@ import {
   type Scope,
   ScoreSet,
 } from "@topiary/pruning";
-import { bool, choice, ConfigError, int, keyOf, num, opt, type Raw } from "../config/_check.ts";
+import {
+  bool,
+  choice,
+  ConfigError,
+  fractionBelowOne,
+  int,
+  keyOf,
+  num,
+  opt,
+  type Raw,
+} from "../config/_check.ts";
 import { LAYER_KEYS, type LayerSettings, stageLayers, validateLayers } from "./_layers.ts";
 import type { OptimizerConfig, ScheduleConfig } from "../config/schema.ts";
 import { runTraining } from "./_train_loop.ts";
@@ -65,7 +75,9 @@ function validate(raw: Raw, path: string): Record<string, unknown> {
   const ep = method === "edgepopup";
   const s: PruneSettings = {
     method,
-    sparsity: num(raw.sparsity, keyOf(path, "sparsity"), 0, ep ? 0.999999 : 1),
+    sparsity: ep
+      ? fractionBelowOne(raw.sparsity, keyOf(path, "sparsity"))
+      : num(raw.sparsity, keyOf(path, "sparsity"), 0, 1),
     scope: opt(
       raw,
       path,

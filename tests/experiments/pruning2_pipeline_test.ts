@@ -170,8 +170,14 @@ Deno.test("pipeline: Pruning II settings are checked", () => {
     () => tinyConfig([{ stage: "nm", n: 4, m: 4 }]),
     /"pipeline\[0\]\.n": must be below m/,
   );
+  for (const stage of ["admm", "atmc", "filter"]) {
+    assertThrowsMsg(
+      () => tinyConfig([{ stage, sparsity: 1 }]),
+      /"pipeline\[0\]\.sparsity": must be a number in \[0, 1\), got 1/,
+    );
+  }
   assertThrowsMsg(
     () => tinyConfig([{ stage: "prune", method: "edgepopup", sparsity: 1 }]),
-    /pipeline\[0\]\.sparsity/,
+    /pipeline\[0\]\.sparsity": must be a number in \[0, 1\)/,
   );
 });
