@@ -107,4 +107,56 @@ static inline int tp__conv_check(const char* op, const int64_t* p, int64_t* P, i
   return tp__check_dims(op, "y", 4, yd);
 }
 
+/* ---- elementwise ops (both backends' tp_elementwise) ---------------------------------- */
+/* Overflow-safe layout check on top of tp__check_layout. */
+static inline int tp__ew_check(const char* op, const char* name, const void* ptr, int ndim,
+                    const int64_t* shape, const int64_t* strides, int64_t offset, int es) {
+  const int64_t lim = (int64_t)1 << 61;
+  TP_REQUIRE(offset >= 0 && offset < lim, "%s: %s offset %lld is out of range", op, name,
+             (long long)offset);
+  int64_t span = offset;
+  for (int i = 0; i < ndim; i++) {
+    int64_t st = strides[i] < 0 ? -strides[i] : strides[i], d = shape[i] > 0 ? shape[i] - 1 : 0;
+    TP_REQUIRE(strides[i] > -lim && strides[i] < lim, "%s: %s stride %lld at axis %d is out of range",
+               op, name, (long long)strides[i], i);
+    TP_REQUIRE(d == 0 || st <= (lim - span) / d, "%s: %s layout spans more than 2^61 elements",
+               op, name);
+    span += st * d;
+  }
+  return tp__check_layout(op, name, ptr, ndim, shape, strides, offset, es);
+}
+
+/* Validates ndim/shape, returns the element count (overflow-checked) in *n. */
+static inline int tp__ew_shape(const char* op, int ndim, const int64_t* shape, int64_t* n) {
+  TP_REQUIRE(ndim >= 0 && ndim <= TP_MAX_DIMS, "%s: ndim %d outside [0, %d]", op, ndim,
+             TP_MAX_DIMS);
+  TP_REQUIRE(ndim == 0 || shape != NULL, "%s: shape is NULL", op);
+  int64_t c = 1;
+  int zero = 0;
+  for (int i = 0; i < ndim; i++) {
+    TP_REQUIRE(shape[i] >= 0, "%s: negative dim %lld at axis %d", op, (long long)shape[i], i);
+    if (shape[i] == 0) zero = 1;
+    else if (!zero) TP_REQUIRE(!__builtin_mul_overflow(c, shape[i], &c) && c <= ((int64_t)1 << 56),
+                               "%s: shape has too many elements", op);
+  }
+  *n = zero ? 0 : c;
+  return TP_OK;
+}
+
+/* Output `y` may share a buffer with input `x` only if x is the same dense row-major view. */
+static inline int tp__ew_alias(const char* op, const char* name, const void* y, const void* x, int ndim,
+                    const int64_t* shape, const int64_t* strides, int64_t offset) {
+  if (y != x) return TP_OK;
+  int ok = offset == 0;
+  int64_t dense = 1;
+  for (int i = ndim - 1; i >= 0 && ok; i--) {
+    if (shape[i] != 1 && strides[i] != dense) ok = 0;
+    dense *= shape[i];
+  }
+  TP_REQUIRE(ok, "%s: output aliases input %s, which is not the same dense row-major view", op,
+             name);
+  return TP_OK;
+}
+
+
 #endif

@@ -33,56 +33,6 @@ typedef struct {
 typedef void (*ew_run_fn)(const void* ctx, int64_t len, const int64_t* p, const int64_t* s,
                           int64_t o);
 
-/* Overflow-safe layout check on top of tp__check_layout. */
-static int ew_check(const char* op, const char* name, const void* ptr, int ndim,
-                    const int64_t* shape, const int64_t* strides, int64_t offset, int es) {
-  const int64_t lim = (int64_t)1 << 61;
-  TP_REQUIRE(offset >= 0 && offset < lim, "%s: %s offset %lld is out of range", op, name,
-             (long long)offset);
-  int64_t span = offset;
-  for (int i = 0; i < ndim; i++) {
-    int64_t st = strides[i] < 0 ? -strides[i] : strides[i], d = shape[i] > 0 ? shape[i] - 1 : 0;
-    TP_REQUIRE(strides[i] > -lim && strides[i] < lim, "%s: %s stride %lld at axis %d is out of range",
-               op, name, (long long)strides[i], i);
-    TP_REQUIRE(d == 0 || st <= (lim - span) / d, "%s: %s layout spans more than 2^61 elements",
-               op, name);
-    span += st * d;
-  }
-  return tp__check_layout(op, name, ptr, ndim, shape, strides, offset, es);
-}
-
-/* Validates ndim/shape, returns the element count (overflow-checked) in *n. */
-static int ew_shape(const char* op, int ndim, const int64_t* shape, int64_t* n) {
-  TP_REQUIRE(ndim >= 0 && ndim <= TP_MAX_DIMS, "%s: ndim %d outside [0, %d]", op, ndim,
-             TP_MAX_DIMS);
-  TP_REQUIRE(ndim == 0 || shape != NULL, "%s: shape is NULL", op);
-  int64_t c = 1;
-  int zero = 0;
-  for (int i = 0; i < ndim; i++) {
-    TP_REQUIRE(shape[i] >= 0, "%s: negative dim %lld at axis %d", op, (long long)shape[i], i);
-    if (shape[i] == 0) zero = 1;
-    else if (!zero) TP_REQUIRE(!__builtin_mul_overflow(c, shape[i], &c) && c <= ((int64_t)1 << 56),
-                               "%s: shape has too many elements", op);
-  }
-  *n = zero ? 0 : c;
-  return TP_OK;
-}
-
-/* Output `y` may share a buffer with input `x` only if x is the same dense row-major view. */
-static int ew_alias(const char* op, const char* name, const void* y, const void* x, int ndim,
-                    const int64_t* shape, const int64_t* strides, int64_t offset) {
-  if (y != x) return TP_OK;
-  int ok = offset == 0;
-  int64_t dense = 1;
-  for (int i = ndim - 1; i >= 0 && ok; i--) {
-    if (shape[i] != 1 && strides[i] != dense) ok = 0;
-    dense *= shape[i];
-  }
-  TP_REQUIRE(ok, "%s: output aliases input %s, which is not the same dense row-major view", op,
-             name);
-  return TP_OK;
-}
-
 /* Builds the collapsed iterator for `nops` inputs over `shape`. */
 static void ew_build(ew_iter* it, int ndim, const int64_t* shape, int nops,
                      const int64_t* const* strides, const int64_t* offsets) {
@@ -214,12 +164,12 @@ int tp_unary(int op, int ndim, const int64_t* shape, const void* x, const int64_
   static const char* F = "tp_unary";
   TP_REQUIRE(op >= 0 && op < TP_UNARY_COUNT, "tp_unary: unknown op %d", op);
   int64_t n = 0;
-  TP_TRY(ew_shape(F, ndim, shape, &n));
+  TP_TRY(tp__ew_shape(F, ndim, shape, &n));
   TP_REQUIRE(ndim == 0 || x_strides != NULL, "tp_unary: x_strides is NULL");
   if (n == 0) return TP_OK;
-  TP_TRY(ew_check(F, "x", x, ndim, shape, x_strides, x_offset, 4));
+  TP_TRY(tp__ew_check(F, "x", x, ndim, shape, x_strides, x_offset, 4));
   TP_TRY(tp__check_range(F, "y", y, 0, n, 4));
-  TP_TRY(ew_alias(F, "x", y, x, ndim, shape, x_strides, x_offset));
+  TP_TRY(tp__ew_alias(F, "x", y, x, ndim, shape, x_strides, x_offset));
   ew_iter it;
   const int64_t* st[1] = {x_strides};
   ew_build(&it, ndim, shape, 1, st, &x_offset);
@@ -284,15 +234,15 @@ int tp_binary(int op, int ndim, const int64_t* shape, const void* a, const int64
   static const char* F = "tp_binary";
   TP_REQUIRE(op >= 0 && op < TP_BINARY_COUNT, "tp_binary: unknown op %d", op);
   int64_t n = 0;
-  TP_TRY(ew_shape(F, ndim, shape, &n));
+  TP_TRY(tp__ew_shape(F, ndim, shape, &n));
   TP_REQUIRE(ndim == 0 || (a_strides != NULL && b_strides != NULL),
              "tp_binary: a_strides or b_strides is NULL");
   if (n == 0) return TP_OK;
-  TP_TRY(ew_check(F, "a", a, ndim, shape, a_strides, a_offset, 4));
-  TP_TRY(ew_check(F, "b", b, ndim, shape, b_strides, b_offset, 4));
+  TP_TRY(tp__ew_check(F, "a", a, ndim, shape, a_strides, a_offset, 4));
+  TP_TRY(tp__ew_check(F, "b", b, ndim, shape, b_strides, b_offset, 4));
   TP_TRY(tp__check_range(F, "y", y, 0, n, 4));
-  TP_TRY(ew_alias(F, "a", y, a, ndim, shape, a_strides, a_offset));
-  TP_TRY(ew_alias(F, "b", y, b, ndim, shape, b_strides, b_offset));
+  TP_TRY(tp__ew_alias(F, "a", y, a, ndim, shape, a_strides, a_offset));
+  TP_TRY(tp__ew_alias(F, "b", y, b, ndim, shape, b_strides, b_offset));
   ew_iter it;
   const int64_t* st[2] = {a_strides, b_strides};
   int64_t off[2] = {a_offset, b_offset};
@@ -327,17 +277,17 @@ int tp_where(int ndim, const int64_t* shape, const void* cond, const int64_t* c_
              const void* b, const int64_t* b_strides, int64_t b_offset, void* y) {
   static const char* F = "tp_where";
   int64_t n = 0;
-  TP_TRY(ew_shape(F, ndim, shape, &n));
+  TP_TRY(tp__ew_shape(F, ndim, shape, &n));
   TP_REQUIRE(ndim == 0 || (c_strides != NULL && a_strides != NULL && b_strides != NULL),
              "tp_where: c_strides, a_strides or b_strides is NULL");
   if (n == 0) return TP_OK;
-  TP_TRY(ew_check(F, "cond", cond, ndim, shape, c_strides, c_offset, 4));
-  TP_TRY(ew_check(F, "a", a, ndim, shape, a_strides, a_offset, 4));
-  TP_TRY(ew_check(F, "b", b, ndim, shape, b_strides, b_offset, 4));
+  TP_TRY(tp__ew_check(F, "cond", cond, ndim, shape, c_strides, c_offset, 4));
+  TP_TRY(tp__ew_check(F, "a", a, ndim, shape, a_strides, a_offset, 4));
+  TP_TRY(tp__ew_check(F, "b", b, ndim, shape, b_strides, b_offset, 4));
   TP_TRY(tp__check_range(F, "y", y, 0, n, 4));
-  TP_TRY(ew_alias(F, "cond", y, cond, ndim, shape, c_strides, c_offset));
-  TP_TRY(ew_alias(F, "a", y, a, ndim, shape, a_strides, a_offset));
-  TP_TRY(ew_alias(F, "b", y, b, ndim, shape, b_strides, b_offset));
+  TP_TRY(tp__ew_alias(F, "cond", y, cond, ndim, shape, c_strides, c_offset));
+  TP_TRY(tp__ew_alias(F, "a", y, a, ndim, shape, a_strides, a_offset));
+  TP_TRY(tp__ew_alias(F, "b", y, b, ndim, shape, b_strides, b_offset));
   ew_iter it;
   const int64_t* st[3] = {c_strides, a_strides, b_strides};
   int64_t off[3] = {c_offset, a_offset, b_offset};
@@ -378,12 +328,12 @@ int tp_copy_strided(int dtype, int ndim, const int64_t* shape, const void* x,
   int es = tp__dtype_size(dtype);
   TP_REQUIRE(es != 0, "tp_copy_strided: unknown dtype %d", dtype);
   int64_t n = 0;
-  TP_TRY(ew_shape(F, ndim, shape, &n));
+  TP_TRY(tp__ew_shape(F, ndim, shape, &n));
   TP_REQUIRE(ndim == 0 || x_strides != NULL, "tp_copy_strided: x_strides is NULL");
   if (n == 0) return TP_OK;
-  TP_TRY(ew_check(F, "x", x, ndim, shape, x_strides, x_offset, es));
+  TP_TRY(tp__ew_check(F, "x", x, ndim, shape, x_strides, x_offset, es));
   TP_TRY(tp__check_range(F, "y", y, 0, n, es));
-  TP_TRY(ew_alias(F, "x", y, x, ndim, shape, x_strides, x_offset));
+  TP_TRY(tp__ew_alias(F, "x", y, x, ndim, shape, x_strides, x_offset));
   if (y == x) return TP_OK; /* identical dense view: nothing to do */
   ew_iter it;
   const int64_t* st[1] = {x_strides};
