@@ -20,6 +20,7 @@ import {
   keptCount,
   Linear,
   noGrad,
+  ReLU,
 } from "@topiary/core";
 import { groupNorms, topGroups } from "./projection.ts";
 import { consumer, leaves } from "./_sequence.ts";
@@ -173,4 +174,52 @@ export function zeroFilters(model: Classifier, plan: FilterPlan): void {
       }
     });
   });
+}
+
+/**
+ * The filters (and, for linear layers, units) of a masked model whose output is exactly zero
+ * at inference (eval mode): all incoming weights zero, and the constant they output (the bias,
+ * through the batch norm's running statistics and a ReLU, until the next conv or linear layer)
+ * is zero. Removing them changes no output, so the plan of the others turns a filter-pruned
+ * masked model (ADMM `structure: filter`, `zeroFilters`) into the physically smaller network:
+ * `applyFilterPlan(model, deadFilterPlan(model))`. Layers with no dead filter are left out.
+ */
+export function deadFilterPlan(model: Classifier): FilterPlan {
+  const { seq, name } = leaves(model, "the dead-filter export");
+  const plan: FilterPlan = {};
+  seq.forEach((m, i) => {
+    if (!(m instanceof Conv2d || m instanceof Linear)) return;
+    const j = consumer(seq, i, name);
+    if (j < 0) return; // the output layer
+    const rows = m.weight.shape[0];
+    const w = m.weight.toArray() as Float32Array, inner = w.length / rows;
+    const bias = m.bias ? (m.bias.toArray() as Float32Array) : null;
+    // The constant each row outputs when its weights are zero, pushed through to the consumer.
+    const c = Float64Array.from({ length: rows }, (_, r) => (bias ? bias[r] : 0));
+    for (let k = i + 1; k < j; k++) {
+      const x = seq[k];
+      if (x instanceof BatchNorm2d) {
+        const mu = x.runningMean?.toArray() as Float32Array | undefined;
+        const v = x.runningVar?.toArray() as Float32Array | undefined;
+        const g = x.weight?.toArray() as Float32Array | undefined;
+        const b = x.bias?.toArray() as Float32Array | undefined;
+        if (!mu || !v) return; // batch statistics at inference: not a constant
+        for (let r = 0; r < rows; r++) {
+          c[r] = (c[r] - mu[r]) / Math.sqrt(v[r] + x.eps) * (g ? g[r] : 1) + (b ? b[r] : 0);
+        }
+      } else if (x instanceof ReLU) {
+        for (let r = 0; r < rows; r++) c[r] = Math.max(0, c[r]);
+      }
+    }
+    const keep: number[] = [];
+    for (let r = 0; r < rows; r++) {
+      let zero = c[r] === 0;
+      for (let q = 0; zero && q < inner; q++) zero = w[r * inner + q] === 0;
+      if (!zero) keep.push(r);
+    }
+    // Keep at least one filter: a layer cannot shrink to nothing.
+    if (keep.length === 0) keep.push(0);
+    if (keep.length < rows) plan[name.get(m)!] = keep;
+  });
+  return plan;
 }

@@ -62,6 +62,7 @@ export {
 } from "./admm.ts";
 export {
   applyFilterPlan,
+  deadFilterPlan,
   type FilterNorm,
   type FilterPlan,
   type FilterPruneOptions,

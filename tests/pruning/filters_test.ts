@@ -23,7 +23,13 @@ import {
   tidy,
   uniform,
 } from "@topiary/core";
-import { applyFilterPlan, planFilters, pruneFilters, zeroFilters } from "@topiary/pruning";
+import {
+  applyFilterPlan,
+  deadFilterPlan,
+  planFilters,
+  pruneFilters,
+  zeroFilters,
+} from "@topiary/pruning";
 import { assertThrowsMsg } from "../_harness.ts";
 
 function live(): number {
@@ -109,6 +115,58 @@ for (const [name, shape, units] of CASES) {
     assert.equal(live() - before, 0, "native buffers leaked");
   });
 }
+
+Deno.test("deadFilterPlan finds exactly the channels that output zero, and exports them smaller", () => {
+  const before = live();
+  for (const name of ["small_cnn", "vgg16_bn"]) {
+    const masked = createModel(name, { seed: 4 }), small = createModel(name, { seed: 4 });
+    try {
+      for (const m of [masked, small]) {
+        randomStats(m);
+        m.eval();
+      }
+      const plan = planFilters(masked, { sparsity: 0.5 });
+      zeroFilters(masked, plan);
+      // Found from the weights alone: the same plan.
+      assert.deepEqual(deadFilterPlan(masked), plan, name);
+      // Export the masked model itself: same outputs, fewer parameters.
+      const sd = masked.stateDict();
+      small.loadStateDict(sd);
+      applyFilterPlan(small, deadFilterPlan(small));
+      assert.ok(small.parameterCount() < masked.parameterCount());
+      tidy(() => {
+        const shape = name === "vgg16_bn" ? [2, 3, 32, 32] : [2, 1, 28, 28];
+        const x = uniform(shape, { seed: 3, stream: "dead-x" });
+        const a = masked.forward(x).toArray() as Float32Array;
+        const b = small.forward(x).toArray() as Float32Array;
+        for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-4, `${name} ${i}`);
+      });
+    } finally {
+      masked.dispose();
+      small.dispose();
+    }
+  }
+  // A zero filter with a positive bias outputs a constant through the ReLU: it stays; with a
+  // negative bias the ReLU zeroes it: it goes.
+  const m = createModel("small_cnn", { seed: 1 });
+  try {
+    const p = new Map(m.namedParameters());
+    noGrad(() => {
+      const w = p.get("0.weight")!.toArray() as Float32Array;
+      w.fill(0, 0, 2 * 16);
+      copyFromHost(p.get("0.weight")!, w);
+      const b = p.get("0.bias")!.toArray() as Float32Array;
+      b[0] = 0.5, b[1] = -0.5;
+      copyFromHost(p.get("0.bias")!, b);
+    });
+    assert.deepEqual(deadFilterPlan(m), {
+      "0": Array.from({ length: 15 }, (_, i) => (i === 0 ? 0 : i + 1)),
+    });
+  } finally {
+    m.dispose();
+  }
+  assert.equal(live() - before, 0, "native buffers leaked");
+});
 
 Deno.test("filter pruning keeps the filters of largest L1 (or L2) norm; errors", () => {
   const m = createModel("small_cnn", { seed: 9 });
