@@ -4,6 +4,7 @@
 #ifndef TP_CHECKS_H
 #define TP_CHECKS_H
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -158,5 +159,79 @@ static inline int tp__ew_alias(const char* op, const char* name, const void* y, 
   return TP_OK;
 }
 
+
+/* ---- optimizer updates (both backends' tp_optim) ----------------------------------------- */
+/* No two of the k non-NULL buffers may be the same. */
+static inline int tp__check_distinct(const char* f, const void* const* p, const char* const* names,
+                                     int k) {
+  for (int i = 0; i < k; i++)
+    for (int j = i + 1; j < k; j++)
+      TP_REQUIRE(!p[i] || p[i] != p[j], "%s: %s and %s share a buffer", f, names[i], names[j]);
+  return TP_OK;
+}
+
+/* The arguments of tp_sgd_update (buffers only when n > 0). */
+static inline int tp__check_sgd(const char* F, int64_t n, const void* w, const void* g,
+                                const void* buf, const void* mask, double lr, double momentum,
+                                double dampening, double weight_decay) {
+  TP_REQUIRE(n >= 0, "%s: negative element count %lld", F, (long long)n);
+  TP_REQUIRE(buf != NULL || momentum == 0,
+             "%s: buf is NULL but momentum is %g (buf may be NULL only when momentum == 0)", F,
+             momentum);
+  TP_REQUIRE(!isnan(lr) && !isnan(momentum) && !isnan(dampening) && !isnan(weight_decay),
+             "%s: NaN hyperparameter (lr %g, momentum %g, dampening %g, weight_decay %g)", F,
+             lr, momentum, dampening, weight_decay);
+  if (n == 0) return TP_OK;
+  TP_TRY(tp__check_range(F, "w", w, 0, n, 4));
+  TP_TRY(tp__check_range(F, "g", g, 0, n, 4));
+  if (buf) TP_TRY(tp__check_range(F, "buf", buf, 0, n, 4));
+  if (mask) TP_TRY(tp__check_range(F, "mask", mask, 0, n, 4));
+  const void* ptrs[4] = {w, buf, g, mask};
+  const char* names[4] = {"w", "buf", "g", "mask"};
+  return tp__check_distinct(F, ptrs, names, 4);
+}
+
+/* The arguments of tp_adam_update (buffers only when n > 0). */
+static inline int tp__check_adam(const char* F, int64_t n, const void* w, const void* g,
+                                 const void* m, const void* v, const void* mask, double lr,
+                                 double beta1, double beta2, double eps, double weight_decay,
+                                 int64_t step) {
+  TP_REQUIRE(n >= 0, "%s: negative element count %lld", F, (long long)n);
+  TP_REQUIRE(step >= 1, "%s: step must be >= 1 (counts from 1), got %lld", F, (long long)step);
+  TP_REQUIRE(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1,
+             "%s: betas must be in [0, 1), got beta1 %g beta2 %g", F, beta1, beta2);
+  TP_REQUIRE(!isnan(lr) && !isnan(eps) && !isnan(weight_decay),
+             "%s: NaN hyperparameter (lr %g, eps %g, weight_decay %g)", F, lr, eps,
+             weight_decay);
+  if (n == 0) return TP_OK;
+  TP_TRY(tp__check_range(F, "w", w, 0, n, 4));
+  TP_TRY(tp__check_range(F, "g", g, 0, n, 4));
+  TP_TRY(tp__check_range(F, "m", m, 0, n, 4));
+  TP_TRY(tp__check_range(F, "v", v, 0, n, 4));
+  if (mask) TP_TRY(tp__check_range(F, "mask", mask, 0, n, 4));
+  const void* ptrs[5] = {w, m, v, g, mask};
+  const char* names[5] = {"w", "m", "v", "g", "mask"};
+  return tp__check_distinct(F, ptrs, names, 5);
+}
+
+/* ---- CSR matrices (both backends' tp_sparse) ---------------------------------------------- */
+/* The checks of a CSR matrix [rows, cols] with nnz entries that need no data: shape, counts and
+ * buffer sizes (the CPU also reads row_ptr and col_idx; see tp_sparse.c). */
+static inline int tp__check_csr_buffers(const char* op, int64_t rows, int64_t cols, int64_t nnz,
+                                        const void* row_ptr, const void* col_idx,
+                                        const void* values) {
+  TP_REQUIRE(rows >= 1 && cols >= 1, "%s: CSR shape [%lld, %lld] must be >= 1", op,
+             (long long)rows, (long long)cols);
+  TP_REQUIRE(nnz >= 0 && nnz < ((int64_t)1 << 31) && cols < ((int64_t)1 << 31) &&
+                 nnz <= rows * cols,
+             "%s: nnz %lld is out of range for [%lld, %lld]", op, (long long)nnz,
+             (long long)rows, (long long)cols);
+  TP_TRY(tp__check_range(op, "row_ptr", row_ptr, 0, rows + 1, 4));
+  if (nnz) {
+    TP_TRY(tp__check_range(op, "col_idx", col_idx, 0, nnz, 4));
+    TP_TRY(tp__check_range(op, "values", values, 0, nnz, 4));
+  }
+  return TP_OK;
+}
 
 #endif

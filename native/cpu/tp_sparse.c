@@ -23,17 +23,7 @@ enum { N_, C_, H_, W_, K_, R_, S_, SH, SW, PT, PL, PB, PR, DH, DW, HAS_BIAS };
 /* Checks a CSR matrix [rows, cols] with nnz entries: buffers, row_ptr and col_idx. */
 static int check_csr(const char* op, int64_t rows, int64_t cols, int64_t nnz,
                      const void* row_ptr, const void* col_idx, const void* values) {
-  TP_REQUIRE(rows >= 1 && cols >= 1, "%s: CSR shape [%lld, %lld] must be >= 1", op,
-             (long long)rows, (long long)cols);
-  TP_REQUIRE(nnz >= 0 && nnz < ((int64_t)1 << 31) && cols < ((int64_t)1 << 31) &&
-                 nnz <= rows * cols,
-             "%s: nnz %lld is out of range for [%lld, %lld]", op, (long long)nnz,
-             (long long)rows, (long long)cols);
-  TP_TRY(tp__check_range(op, "row_ptr", row_ptr, 0, rows + 1, 4));
-  if (nnz) {
-    TP_TRY(tp__check_range(op, "col_idx", col_idx, 0, nnz, 4));
-    TP_TRY(tp__check_range(op, "values", values, 0, nnz, 4));
-  }
+  TP_TRY(tp__check_csr_buffers(op, rows, cols, nnz, row_ptr, col_idx, values));
   const int32_t* rp = row_ptr;
   const int32_t* ci = col_idx;
   TP_REQUIRE(rp[0] == 0 && rp[rows] == nnz, "%s: row_ptr runs from %d to %d, expected 0 to %lld",

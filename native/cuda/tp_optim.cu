@@ -13,13 +13,6 @@
 
 #include "tp_cuda_internal.h"
 
-static int check_distinct(const char* f, const void* const* p, const char* const* names, int k) {
-  for (int i = 0; i < k; i++)
-    for (int j = i + 1; j < k; j++)
-      TP_REQUIRE(!p[i] || p[i] != p[j], "%s: %s and %s share a buffer", f, names[i], names[j]);
-  return TP_OK;
-}
-
 struct sgd_args {
   float wd, mom, damp1, neg_lr;
   int use_mom, use_wd, nesterov, first_step;
@@ -72,22 +65,9 @@ int tp_sgd_update(int64_t n, void* w, const void* g, void* buf, const void* mask
                   double momentum, double dampening, double weight_decay, int nesterov,
                   int first_step) {
   static const char* F = "tp_sgd_update";
-  TP_REQUIRE(n >= 0, "%s: negative element count %lld", F, (long long)n);
-  TP_REQUIRE(buf != NULL || momentum == 0,
-             "%s: buf is NULL but momentum is %g (buf may be NULL only when momentum == 0)", F,
-             momentum);
-  TP_REQUIRE(!isnan(lr) && !isnan(momentum) && !isnan(dampening) && !isnan(weight_decay),
-             "%s: NaN hyperparameter (lr %g, momentum %g, dampening %g, weight_decay %g)", F,
-             lr, momentum, dampening, weight_decay);
+  TP_TRY(tp__check_sgd(F, n, w, g, buf, mask, lr, momentum, dampening, weight_decay));
   if (n == 0) return TP_OK;
   TP_TRY(tp__ensure_init());
-  TP_TRY(tp__check_range(F, "w", w, 0, n, 4));
-  TP_TRY(tp__check_range(F, "g", g, 0, n, 4));
-  if (buf) TP_TRY(tp__check_range(F, "buf", buf, 0, n, 4));
-  if (mask) TP_TRY(tp__check_range(F, "mask", mask, 0, n, 4));
-  const void* ptrs[4] = {w, buf, g, mask};
-  const char* names[4] = {"w", "buf", "g", "mask"};
-  TP_TRY(check_distinct(F, ptrs, names, 4));
 
   sgd_args k;
   k.wd = (float)weight_decay;
@@ -107,23 +87,9 @@ int tp_adam_update(int64_t n, void* w, const void* g, void* m, void* v, const vo
                    double lr, double beta1, double beta2, double eps, double weight_decay,
                    int64_t step, int decoupled) {
   static const char* F = "tp_adam_update";
-  TP_REQUIRE(n >= 0, "%s: negative element count %lld", F, (long long)n);
-  TP_REQUIRE(step >= 1, "%s: step must be >= 1 (counts from 1), got %lld", F, (long long)step);
-  TP_REQUIRE(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1,
-             "%s: betas must be in [0, 1), got beta1 %g beta2 %g", F, beta1, beta2);
-  TP_REQUIRE(!isnan(lr) && !isnan(eps) && !isnan(weight_decay),
-             "%s: NaN hyperparameter (lr %g, eps %g, weight_decay %g)", F, lr, eps,
-             weight_decay);
+  TP_TRY(tp__check_adam(F, n, w, g, m, v, mask, lr, beta1, beta2, eps, weight_decay, step));
   if (n == 0) return TP_OK;
   TP_TRY(tp__ensure_init());
-  TP_TRY(tp__check_range(F, "w", w, 0, n, 4));
-  TP_TRY(tp__check_range(F, "g", g, 0, n, 4));
-  TP_TRY(tp__check_range(F, "m", m, 0, n, 4));
-  TP_TRY(tp__check_range(F, "v", v, 0, n, 4));
-  if (mask) TP_TRY(tp__check_range(F, "mask", mask, 0, n, 4));
-  const void* ptrs[5] = {w, m, v, g, mask};
-  const char* names[5] = {"w", "m", "v", "g", "mask"};
-  TP_TRY(check_distinct(F, ptrs, names, 5));
 
   /* Host factors: the same expressions (and libm) as the CPU backend. */
   const double bc1 = 1.0 - pow(beta1, (double)step);

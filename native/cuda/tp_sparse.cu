@@ -32,22 +32,6 @@ enum { N_, C_, H_, W_, K_, R_, S_, SH, SW, PT, PL, PB, PR, DH, DW, HAS_BIAS };
 #define SCAN_THREADS 1024
 
 /* ---- validation ------------------------------------------------------------------------------ */
-/* The CSR checks of the CPU's check_csr that need no device data. */
-static int check_csr(const char* op, int64_t rows, int64_t cols, int64_t nnz, const void* row_ptr,
-                     const void* col_idx, const void* values) {
-  TP_REQUIRE(rows >= 1 && cols >= 1, "%s: CSR shape [%lld, %lld] must be >= 1", op,
-             (long long)rows, (long long)cols);
-  TP_REQUIRE(nnz >= 0 && nnz < ((int64_t)1 << 31) && cols < ((int64_t)1 << 31) &&
-                 nnz <= rows * cols,
-             "%s: nnz %lld is out of range for [%lld, %lld]", op, (long long)nnz,
-             (long long)rows, (long long)cols);
-  TP_TRY(tp__check_range(op, "row_ptr", row_ptr, 0, rows + 1, 4));
-  if (nnz) {
-    TP_TRY(tp__check_range(op, "col_idx", col_idx, 0, nnz, 4));
-    TP_TRY(tp__check_range(op, "values", values, 0, nnz, 4));
-  }
-  return TP_OK;
-}
 
 
 static const char* cusparse_status_name(tp_cusparse_status s) {
@@ -309,7 +293,7 @@ int tp_csr_linear(int64_t batch, int64_t in, int64_t out, int64_t nnz, const voi
   static const char* op = "tp_csr_linear";
   TP_TRY(tp__ensure_init());
   TP_REQUIRE(batch >= 1, "%s: batch %lld must be >= 1", op, (long long)batch);
-  TP_TRY(check_csr(op, out, in, nnz, row_ptr, col_idx, values));
+  TP_TRY(tp__check_csr_buffers(op, out, in, nnz, row_ptr, col_idx, values));
   TP_TRY(tp__check_range(op, "x", x, 0, batch * in, 4));
   TP_TRY(tp__check_range(op, "y", y, 0, batch * out, 4));
   if (bias) TP_TRY(tp__check_range(op, "bias", bias, 0, out, 4));
@@ -337,7 +321,7 @@ int tp_sparse_conv2d_fwd(const int64_t* p, int64_t nnz, const void* x, const voi
   int64_t P = 0, Q = 0;
   TP_TRY(tp__conv_check(op, p, &P, &Q));
   const int64_t N = p[N_], C = p[C_], H = p[H_], W = p[W_], K = p[K_], R = p[R_], S = p[S_];
-  TP_TRY(check_csr(op, K, C * R * S, nnz, row_ptr, col_idx, values));
+  TP_TRY(tp__check_csr_buffers(op, K, C * R * S, nnz, row_ptr, col_idx, values));
   TP_TRY(tp__check_range(op, "x", x, 0, N * C * H * W, 4));
   TP_TRY(tp__check_range(op, "y", y, 0, N * K * P * Q, 4));
   if (p[HAS_BIAS]) TP_TRY(tp__check_range(op, "b", b, 0, K, 4));
