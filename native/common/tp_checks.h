@@ -234,4 +234,38 @@ static inline int tp__check_csr_buffers(const char* op, int64_t rows, int64_t co
   return TP_OK;
 }
 
+/* ---- 2:4 matrices (both backends' tp_nm) -------------------------------------------------- */
+/* Dimensions of 2:4 ops stay below 2^31, so products of two fit int64 and no size check wraps. */
+#define TP_NM_DIM_MAX ((int64_t)1 << 31)
+
+/* The arguments of tp_nm24_from_dense. */
+static inline int tp__check_nm24_from_dense(const char* op, int64_t rows, int64_t cols,
+                                            const void* dense, const void* values,
+                                            const void* meta) {
+  TP_REQUIRE(rows >= 1 && cols >= 4 && cols % 4 == 0 && rows < TP_NM_DIM_MAX &&
+                 cols < TP_NM_DIM_MAX,
+             "%s: shape [%lld, %lld] needs rows in [1, 2^31) and a multiple of 4 columns below "
+             "2^31", op, (long long)rows, (long long)cols);
+  TP_TRY(tp__check_range(op, "dense", dense, 0, rows * cols, 4));
+  TP_TRY(tp__check_range(op, "values", values, 0, rows * cols / 2, 4));
+  return tp__check_range(op, "meta", meta, 0, rows * cols / 4, 1);
+}
+
+/* The arguments of tp_nm24_linear. */
+static inline int tp__check_nm24_linear(const char* op, int64_t batch, int64_t in, int64_t out,
+                                        const void* x, const void* values, const void* meta,
+                                        const void* bias, const void* y) {
+  TP_REQUIRE(batch >= 1 && out >= 1 && in >= 4 && in % 4 == 0 && batch < TP_NM_DIM_MAX &&
+                 in < TP_NM_DIM_MAX && out < TP_NM_DIM_MAX,
+             "%s: batch %lld, in %lld, out %lld (each in [1, 2^31); in a multiple of 4)", op,
+             (long long)batch, (long long)in, (long long)out);
+  TP_TRY(tp__check_range(op, "x", x, 0, batch * in, 4));
+  TP_TRY(tp__check_range(op, "values", values, 0, out * in / 2, 4));
+  TP_TRY(tp__check_range(op, "meta", meta, 0, out * in / 4, 1));
+  TP_TRY(tp__check_range(op, "y", y, 0, batch * out, 4));
+  if (bias) TP_TRY(tp__check_range(op, "bias", bias, 0, out, 4));
+  TP_REQUIRE(y != x, "%s: y and x share a buffer", op);
+  return TP_OK;
+}
+
 #endif

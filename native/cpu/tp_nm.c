@@ -15,17 +15,10 @@
 
 #define BATCH_INNER 8
 #define BT 32
-/* Dimensions stay below 2^31, so products of two fit int64 and no size check wraps. */
-#define DIM_MAX ((int64_t)1 << 31)
 
 int tp_nm24_from_dense(int64_t rows, int64_t cols, const void* dense, void* values, void* meta) {
   static const char* op = "tp_nm24_from_dense";
-  TP_REQUIRE(rows >= 1 && cols >= 4 && cols % 4 == 0 && rows < DIM_MAX && cols < DIM_MAX,
-             "%s: shape [%lld, %lld] needs rows in [1, 2^31) and a multiple of 4 columns below "
-             "2^31", op, (long long)rows, (long long)cols);
-  TP_TRY(tp__check_range(op, "dense", dense, 0, rows * cols, 4));
-  TP_TRY(tp__check_range(op, "values", values, 0, rows * cols / 2, 4));
-  TP_TRY(tp__check_range(op, "meta", meta, 0, rows * cols / 4, 1));
+  TP_TRY(tp__check_nm24_from_dense(op, rows, cols, dense, values, meta));
   const float* d = dense;
   float* v = values;
   uint8_t* m = meta;
@@ -116,16 +109,7 @@ static void nm_rows_inner(void* p, int64_t o0, int64_t o1) {
 int tp_nm24_linear(int64_t batch, int64_t in, int64_t out, const void* x, const void* values,
                    const void* meta, const void* bias, void* y) {
   static const char* op = "tp_nm24_linear";
-  TP_REQUIRE(batch >= 1 && out >= 1 && in >= 4 && in % 4 == 0 && batch < DIM_MAX &&
-                 in < DIM_MAX && out < DIM_MAX,
-             "%s: batch %lld, in %lld, out %lld (each in [1, 2^31); in a multiple of 4)", op,
-             (long long)batch, (long long)in, (long long)out);
-  TP_TRY(tp__check_range(op, "x", x, 0, batch * in, 4));
-  TP_TRY(tp__check_range(op, "values", values, 0, out * in / 2, 4));
-  TP_TRY(tp__check_range(op, "meta", meta, 0, out * in / 4, 1));
-  TP_TRY(tp__check_range(op, "y", y, 0, batch * out, 4));
-  if (bias) TP_TRY(tp__check_range(op, "bias", bias, 0, out, 4));
-  TP_REQUIRE(y != x, "%s: y and x share a buffer", op);
+  TP_TRY(tp__check_nm24_linear(op, batch, in, out, x, values, meta, bias, y));
   nm_ctx c = {batch, in, out, x, NULL, values, bias, meta, y};
   const int64_t grain = 1 + 8192 / in / (batch < BATCH_INNER ? batch : 1);
   if (batch < BATCH_INNER) {
