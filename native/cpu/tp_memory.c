@@ -9,13 +9,9 @@
 #include <string.h>
 
 #include "tp_internal.h"
+#include "tp_live_table.h"
 
 #define TP_ALIGN 64
-
-typedef struct {
-  uintptr_t ptr; /* 0 = empty, 1 = tombstone */
-  uint64_t size;
-} live_slot;
 
 typedef struct free_block {
   struct free_block* next;
@@ -28,8 +24,7 @@ typedef struct {
 } free_class;
 
 static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
-static live_slot* live_tab = NULL;
-static int64_t live_cap = 0, live_used = 0; /* used counts tombstones too */
+static tp_live_table live = {NULL, 0, 0};
 static free_class free_tab[4096];
 static int64_t live_buffers = 0, live_bytes = 0, peak_bytes = 0;
 static int64_t cached_buffers = 0, cached_bytes = 0;
@@ -38,61 +33,12 @@ static uint64_t cache_limit = (uint64_t)1 << 30;
 
 static void free_cached_blocks(void);
 
-static uint64_t hash_ptr(uintptr_t p) {
-  uint64_t x = (uint64_t)p >> 6;
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  return x;
-}
-
 /* Size classes: multiples of 256 B up to 4 KiB, then 8 steps per power of two (<= 12.5% waste). */
 static uint64_t size_class(uint64_t bytes) {
   if (bytes <= 4096) return (bytes + 255) & ~(uint64_t)255;
   int lg = 63 - __builtin_clzll(bytes);
   uint64_t step = (uint64_t)1 << (lg - 3);
   return (bytes + step - 1) & ~(step - 1);
-}
-
-static int live_grow(void) {
-  int64_t cap = live_cap ? live_cap * 2 : 4096;
-  live_slot* tab = calloc((size_t)cap, sizeof(live_slot));
-  if (!tab) return 0;
-  for (int64_t i = 0; i < live_cap; i++) {
-    uintptr_t p = live_tab[i].ptr;
-    if (p > 1) {
-      uint64_t h = hash_ptr(p) & (uint64_t)(cap - 1);
-      while (tab[h].ptr) h = (h + 1) & (uint64_t)(cap - 1);
-      tab[h] = live_tab[i];
-    }
-  }
-  free(live_tab);
-  live_tab = tab;
-  live_cap = cap;
-  live_used = live_buffers;
-  return 1;
-}
-
-static int live_insert(uintptr_t p, uint64_t size) {
-  if ((live_used + 1) * 2 > live_cap && !live_grow()) return 0;
-  uint64_t mask = (uint64_t)(live_cap - 1);
-  uint64_t h = hash_ptr(p) & mask;
-  while (live_tab[h].ptr > 1) h = (h + 1) & mask;
-  if (live_tab[h].ptr == 0) live_used++;
-  live_tab[h].ptr = p;
-  live_tab[h].size = size;
-  return 1;
-}
-
-static live_slot* live_find(uintptr_t p) {
-  if (!live_cap || p <= 1) return NULL;
-  uint64_t mask = (uint64_t)(live_cap - 1);
-  uint64_t h = hash_ptr(p) & mask;
-  while (live_tab[h].ptr) {
-    if (live_tab[h].ptr == p) return &live_tab[h];
-    h = (h + 1) & mask;
-  }
-  return NULL;
 }
 
 static free_class* class_slot(uint64_t size, int create) {
@@ -136,7 +82,7 @@ int tp_alloc(uint64_t bytes, void** out) {
                             (unsigned long long)bytes);
   }
   pthread_mutex_lock(&mem_lock);
-  int ok = live_insert((uintptr_t)p, size);
+  int ok = tp__live_insert(&live, (uintptr_t)p, size, live_buffers);
   if (ok) {
     live_buffers++;
     live_bytes += (int64_t)size;
@@ -154,7 +100,7 @@ int tp_alloc(uint64_t bytes, void** out) {
 int tp_free(void* ptr) {
   TP_REQUIRE(ptr != NULL, "tp_free: pointer is NULL");
   pthread_mutex_lock(&mem_lock);
-  live_slot* s = live_find((uintptr_t)ptr);
+  tp_live_slot* s = tp__live_find(&live, (uintptr_t)ptr);
   if (!s) {
     pthread_mutex_unlock(&mem_lock);
     return tp__fail(TP_ERR_INVALID_ARGUMENT,
@@ -184,7 +130,7 @@ int tp_free(void* ptr) {
 
 uint64_t tp__buffer_size(const void* ptr) {
   pthread_mutex_lock(&mem_lock);
-  live_slot* s = live_find((uintptr_t)ptr);
+  tp_live_slot* s = tp__live_find(&live, (uintptr_t)ptr);
   uint64_t size = s ? s->size : 0;
   pthread_mutex_unlock(&mem_lock);
   return size;

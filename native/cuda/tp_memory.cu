@@ -13,11 +13,7 @@
 #include <string.h>
 
 #include "tp_cuda_internal.h"
-
-typedef struct {
-  uintptr_t ptr; /* 0 = empty, 1 = tombstone */
-  uint64_t size;
-} live_slot;
+#include "tp_live_table.h"
 
 typedef struct {
   uint64_t size; /* 0 = empty slot */
@@ -27,21 +23,12 @@ typedef struct {
 
 #define FREE_CLASSES 4096
 static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
-static live_slot* live_tab = NULL;
-static int64_t live_cap = 0, live_used = 0;
+static tp_live_table live = {NULL, 0, 0};
 static free_class free_tab[FREE_CLASSES];
 static int64_t live_buffers = 0, live_bytes = 0, peak_bytes = 0;
 static int64_t cached_buffers = 0, cached_bytes = 0;
 static int64_t alloc_calls = 0, alloc_hits = 0;
 static uint64_t cache_limit = (uint64_t)4 << 30;
-
-static uint64_t hash_ptr(uintptr_t p) {
-  uint64_t x = (uint64_t)p >> 8;
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  return x;
-}
 
 /* Multiples of 512 B up to 8 KiB, then 8 steps per power of two (<= 12.5% waste). */
 static uint64_t size_class(uint64_t bytes) {
@@ -51,47 +38,8 @@ static uint64_t size_class(uint64_t bytes) {
   return (bytes + step - 1) & ~(step - 1);
 }
 
-static int live_grow(void) {
-  int64_t cap = live_cap ? live_cap * 2 : 4096;
-  live_slot* tab = (live_slot*)calloc((size_t)cap, sizeof(live_slot));
-  if (!tab) return 0;
-  for (int64_t i = 0; i < live_cap; i++) {
-    uintptr_t p = live_tab[i].ptr;
-    if (p > 1) {
-      uint64_t h = hash_ptr(p) & (uint64_t)(cap - 1);
-      while (tab[h].ptr) h = (h + 1) & (uint64_t)(cap - 1);
-      tab[h] = live_tab[i];
-    }
-  }
-  free(live_tab);
-  live_tab = tab;
-  live_cap = cap;
-  live_used = live_buffers;
-  return 1;
-}
-
-static int live_insert(uintptr_t p, uint64_t size) {
-  if ((live_used + 1) * 2 > live_cap && !live_grow()) return 0;
-  uint64_t mask = (uint64_t)(live_cap - 1);
-  uint64_t h = hash_ptr(p) & mask;
-  while (live_tab[h].ptr > 1) h = (h + 1) & mask;
-  if (live_tab[h].ptr == 0) live_used++;
-  live_tab[h].ptr = p;
-  live_tab[h].size = size;
-  return 1;
-}
-
-static live_slot* live_find(uintptr_t p) {
-  if (!live_cap || p <= 1) return NULL;
-  uint64_t mask = (uint64_t)(live_cap - 1);
-  for (uint64_t h = hash_ptr(p) & mask;; h = (h + 1) & mask) {
-    if (live_tab[h].ptr == p) return &live_tab[h];
-    if (live_tab[h].ptr == 0) return NULL;
-  }
-}
-
 static free_class* class_slot(uint64_t size, int create) {
-  uint64_t h = hash_ptr((uintptr_t)size << 8) & (FREE_CLASSES - 1);
+  uint64_t h = tp__hash_ptr((uintptr_t)size << 6) & (FREE_CLASSES - 1);
   for (int i = 0; i < FREE_CLASSES; i++, h = (h + 1) & (FREE_CLASSES - 1)) {
     if (free_tab[h].size == size) return &free_tab[h];
     if (free_tab[h].size == 0) {
@@ -153,7 +101,7 @@ int tp_alloc(uint64_t bytes, void** out) {
     }
   }
   pthread_mutex_lock(&mem_lock);
-  const int ok = live_insert((uintptr_t)p, size);
+  const int ok = tp__live_insert(&live, (uintptr_t)p, size, live_buffers);
   if (ok) {
     live_buffers++;
     live_bytes += (int64_t)size;
@@ -171,7 +119,7 @@ int tp_alloc(uint64_t bytes, void** out) {
 int tp_free(void* ptr) {
   TP_REQUIRE(ptr != NULL, "tp_free: pointer is NULL");
   pthread_mutex_lock(&mem_lock);
-  live_slot* s = live_find((uintptr_t)ptr);
+  tp_live_slot* s = tp__live_find(&live, (uintptr_t)ptr);
   if (!s) {
     pthread_mutex_unlock(&mem_lock);
     return tp__fail(TP_ERR_INVALID_ARGUMENT,
@@ -206,7 +154,7 @@ int tp_free(void* ptr) {
 
 uint64_t tp__buffer_size(const void* ptr) {
   pthread_mutex_lock(&mem_lock);
-  live_slot* s = live_find((uintptr_t)ptr);
+  tp_live_slot* s = tp__live_find(&live, (uintptr_t)ptr);
   const uint64_t size = s ? s->size : 0;
   pthread_mutex_unlock(&mem_lock);
   return size;

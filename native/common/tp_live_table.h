@@ -1,0 +1,73 @@
+/* The live-buffer table both allocators keep (host memory, caller holds the allocator lock):
+ * an open-addressing hash table pointer -> size class with linear probing and tombstones, so
+ * frees and range checks of unknown pointers are rejected without touching the buffer. Not
+ * part of the ABI. */
+#ifndef TP_LIVE_TABLE_H
+#define TP_LIVE_TABLE_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+typedef struct {
+  uintptr_t ptr; /* 0 = empty, 1 = tombstone */
+  uint64_t size;
+} tp_live_slot;
+
+typedef struct {
+  tp_live_slot* tab;
+  int64_t cap;  /* a power of two, or 0 before the first insert */
+  int64_t used; /* occupied slots, tombstones included */
+} tp_live_table;
+
+/* Mixes a pointer's bits (allocations are at least 64-byte aligned). */
+static inline uint64_t tp__hash_ptr(uintptr_t p) {
+  uint64_t x = (uint64_t)p >> 6;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return x;
+}
+
+/* Doubles the table (rehashing drops tombstones); `live` is the number of live entries. */
+static inline int tp__live_grow(tp_live_table* t, int64_t live) {
+  const int64_t cap = t->cap ? t->cap * 2 : 4096;
+  tp_live_slot* tab = (tp_live_slot*)calloc((size_t)cap, sizeof(tp_live_slot));
+  if (!tab) return 0;
+  for (int64_t i = 0; i < t->cap; i++) {
+    const uintptr_t p = t->tab[i].ptr;
+    if (p > 1) {
+      uint64_t h = tp__hash_ptr(p) & (uint64_t)(cap - 1);
+      while (tab[h].ptr) h = (h + 1) & (uint64_t)(cap - 1);
+      tab[h] = t->tab[i];
+    }
+  }
+  free(t->tab);
+  t->tab = tab;
+  t->cap = cap;
+  t->used = live;
+  return 1;
+}
+
+/* Records p -> size (growing at half load); 0 when out of host memory. */
+static inline int tp__live_insert(tp_live_table* t, uintptr_t p, uint64_t size, int64_t live) {
+  if ((t->used + 1) * 2 > t->cap && !tp__live_grow(t, live)) return 0;
+  const uint64_t mask = (uint64_t)(t->cap - 1);
+  uint64_t h = tp__hash_ptr(p) & mask;
+  while (t->tab[h].ptr > 1) h = (h + 1) & mask;
+  if (t->tab[h].ptr == 0) t->used++;
+  t->tab[h].ptr = p;
+  t->tab[h].size = size;
+  return 1;
+}
+
+/* The slot of a live pointer, or NULL (remove an entry by setting its ptr to 1). */
+static inline tp_live_slot* tp__live_find(const tp_live_table* t, uintptr_t p) {
+  if (!t->cap || p <= 1) return NULL;
+  const uint64_t mask = (uint64_t)(t->cap - 1);
+  for (uint64_t h = tp__hash_ptr(p) & mask; t->tab[h].ptr; h = (h + 1) & mask) {
+    if (t->tab[h].ptr == p) return &t->tab[h];
+  }
+  return NULL;
+}
+
+#endif
