@@ -11,6 +11,7 @@ import {
   sum,
   type Tensor,
   tidy,
+  withReluSurrogate,
 } from "@topiary/core";
 import { BestTracker, bindLoss, lossGrad, score } from "./_engine.ts";
 import { cleanStart, uniformStart, vertexStart } from "./_start.ts";
@@ -55,6 +56,12 @@ export interface PgdOptions {
    * of highest final loss (misclassified first) is kept.
    */
   keepBest?: boolean;
+  /**
+   * Smooth-gradient PGD (an adaptive attack on gradient masking by ReLU thresholds): the
+   * input gradient flows through softplus_β instead of each ReLU (forward pass exact, so the
+   * iterates are scored on the real network). Default: the exact gradient.
+   */
+  reluSurrogate?: number;
 }
 
 /**
@@ -74,6 +81,7 @@ export class Pgd implements Attack {
   readonly randomStart: boolean;
   readonly startKind: "uniform" | "vertex";
   readonly keepBest: boolean;
+  readonly reluSurrogate: number | null;
 
   constructor(o: PgdOptions) {
     const op = "pgd";
@@ -88,7 +96,12 @@ export class Pgd implements Attack {
       throw new Error(`pgd: start "vertex" needs the linf norm, got ${this.threat.norm}`);
     }
     this.keepBest = o.keepBest ?? true;
-    this.name = this.startKind === "vertex" ? `pgd-${this.loss}-vertex` : `pgd-${this.loss}`;
+    this.reluSurrogate = o.reluSurrogate === undefined
+      ? null
+      : checkNum(op, "reluSurrogate", o.reluSurrogate, 0);
+    if (this.reluSurrogate === 0) throw new Error("pgd: reluSurrogate must be > 0");
+    this.name = (this.startKind === "vertex" ? `pgd-${this.loss}-vertex` : `pgd-${this.loss}`) +
+      (this.reluSurrogate === null ? "" : "-smooth");
   }
 
   /** Every setting that determines the result. */
@@ -104,6 +117,7 @@ export class Pgd implements Attack {
       randomStart: this.randomStart,
       ...(this.startKind === "vertex" ? { start: "vertex" } : {}),
       keepBest: this.keepBest,
+      ...(this.reluSurrogate === null ? {} : { reluSurrogate: this.reluSurrogate }),
     };
   }
 
@@ -141,7 +155,8 @@ export class Pgd implements Attack {
       : (z: Tensor) => sum(cwLoss(z, y));
     xAdv.requiresGrad = true;
     for (let t = 0; t < this.steps; t++) {
-      const p = lossGrad(model, xAdv, lossOf, onIterate !== undefined, total);
+      const pass = () => lossGrad(model, xAdv, lossOf, onIterate !== undefined, total);
+      const p = this.reluSurrogate === null ? pass() : withReluSurrogate(this.reluSurrogate, pass);
       try {
         if (onIterate) onIterate(p.loss!, p.logits!);
         attackStep(norm, xAdv, x0, p.g, this.stepSize, eps);

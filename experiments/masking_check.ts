@@ -5,9 +5,11 @@
  * gradient-based closes the gap Square finds.
  *
  * Usage: deno run -A experiments/masking_check.ts [--checkpoint FILE] [--n N]
- *          [--extra plus|vertex|none]
+ *          [--extra plus|vertex|smooth|none] [--beta B]
  *   plus:   APGD-CE and APGD-DLR with 5 restarts each (AutoAttack+'s extra budget)
  *   vertex: PGD-CE and PGD-CW 50 × 10 from random vertices of the ball
+ *   smooth: PGD-CE and PGD-CW 50 × 10 with the gradient through softplus_β instead of each
+ *           ReLU (BPDA-style smooth surrogate; --beta, default 10)
  * @module
  */
 
@@ -29,13 +31,16 @@ const { values: a } = parseArgs({
     checkpoint: { type: "string", default: "runs/robust-mnist/seed-0/model.safetensors" },
     n: { type: "string", default: "2000" },
     extra: { type: "string", default: "plus" },
+    beta: { type: "string", default: "10" },
   },
 });
 const n = Number(a.n);
 if (!Number.isInteger(n) || n < 1) throw new Error(`--n must be a positive integer, got ${a.n}`);
-if (!["plus", "vertex", "none"].includes(a.extra!)) {
-  throw new Error(`--extra must be plus, vertex or none, got ${a.extra}`);
+if (!["plus", "vertex", "smooth", "none"].includes(a.extra!)) {
+  throw new Error(`--extra must be plus, vertex, smooth or none, got ${a.extra}`);
 }
+const beta = Number(a.beta);
+if (!(beta > 0)) throw new Error(`--beta must be a positive number, got ${a.beta}`);
 
 const model = createModel("small_cnn", { seed: 0, init: false });
 const f = loadSafetensorsSync(a.checkpoint!);
@@ -53,6 +58,12 @@ const attacks: Attack[] = [
 if (a.extra === "plus") {
   attacks.push(apgd({ threat, steps: 100, loss: "ce", restarts: 5 }));
   attacks.push(apgd({ threat, steps: 100, loss: "dlr", restarts: 5 }));
+} else if (a.extra === "smooth") {
+  for (const loss of ["ce", "cw"] as const) {
+    attacks.push(
+      pgd({ threat, steps: 50, stepSize: 0.01, restarts: 10, loss, reluSurrogate: beta }),
+    );
+  }
 } else if (a.extra === "vertex") {
   for (const loss of ["ce", "cw"] as const) {
     attacks.push(pgd({ threat, steps: 50, stepSize: 0.01, restarts: 10, loss, start: "vertex" }));

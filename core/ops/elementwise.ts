@@ -42,10 +42,36 @@ export function neg(x: Tensor): Tensor {
   return unaryOp("neg", UnaryOp.NEG, x, 0, 0, (g) => neg(g), false);
 }
 
-/** max(x, 0) */
+/** β of the smooth ReLU gradient in effect (null: the exact gradient). */
+let reluSurrogateBeta: number | null = null;
+
+/**
+ * Runs `fn` with ReLU's backward pass replaced by the derivative of softplus_β,
+ * sigmoid(β·x), while its forward pass stays exact: a gradient through the network's smooth
+ * surrogate (BPDA-style), for attacks on networks whose ReLU thresholds mask the gradient.
+ * β → ∞ recovers the exact gradient.
+ */
+export function withReluSurrogate<T>(beta: number, fn: () => T): T {
+  if (!(beta > 0) || !Number.isFinite(beta)) {
+    throw new Error(`withReluSurrogate: beta must be a positive number, got ${beta}`);
+  }
+  const before = reluSurrogateBeta;
+  reluSurrogateBeta = beta;
+  try {
+    return fn();
+  } finally {
+    reluSurrogateBeta = before;
+  }
+}
+
+/** max(x, 0) (inside {@link withReluSurrogate}: gradient sigmoid(β·x) instead of [x > 0]). */
 export function relu(x: Tensor): Tensor {
   checkInputs("relu", [x]);
   const y = unaryRaw(UnaryOp.RELU, x, 0, 0, "relu");
+  const beta = reluSurrogateBeta;
+  if (beta !== null) {
+    return record(y, "relu", [x], [x], (gy, _n, [xs]) => [mul(gy, sigmoid(affine(xs, beta, 0)))]);
+  }
   return record(y, "relu", [x], [y], (gy, _n, [ys]) => [reluBackward(ys, gy)]);
 }
 

@@ -239,8 +239,12 @@ function attack(v: unknown, path: string, eps: number): AttackConfig {
     "queries",
     "targets",
     "start",
+    "reluSurrogate",
   ]);
   const name = choice(m.name, keyOf(path, "name"), ATTACKS);
+  if (m.reluSurrogate !== undefined && name !== "pgd") {
+    throw new ConfigError(keyOf(path, "reluSurrogate"), "applies to pgd only");
+  }
   const steps = opt(m, path, "steps", (x, p) => int(x, p, 1), name === "pgd" ? 50 : 100);
   return {
     name,
@@ -257,6 +261,10 @@ function attack(v: unknown, path: string, eps: number): AttackConfig {
     queries: opt(m, path, "queries", (x, p) => int(x, p, 1), 5000),
     targets: opt(m, path, "targets", (x, p) => int(x, p, 1, 9), 9),
     start: opt(m, path, "start", (x, p) => choice(x, p, ["uniform", "vertex"] as const), "uniform"),
+    // Present only when set, so configs without it resolve as before.
+    ...(m.reluSurrogate === undefined
+      ? {}
+      : { reluSurrogate: num(m.reluSurrogate, keyOf(path, "reluSurrogate"), 1e-9) }),
   };
 }
 

@@ -128,6 +128,8 @@ export interface AttackConfig {
   targets: number;
   /** PGD's random start: uniform in the ball or a random vertex (Linf). */
   start: "uniform" | "vertex";
+  /** PGD only: gradient through softplus_β instead of each ReLU (absent: exact gradient). */
+  reluSurrogate?: number;
 }
 
 /** Final evaluation. */

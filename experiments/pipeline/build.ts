@@ -158,6 +158,7 @@ export function buildAttack(a: AttackConfig, threat: ThreatModel): Attack {
         restarts: a.restarts,
         loss: a.loss,
         start: a.start,
+        reluSurrogate: a.reluSurrogate,
       });
     case "apgd-ce":
       return apgd({ threat, steps: a.steps, restarts: a.restarts, loss: "ce" });

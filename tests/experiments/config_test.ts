@@ -41,6 +41,15 @@ Deno.test("config: defaults fill a minimal document", () => {
   assertEquals(c.deviations, []);
 });
 
+Deno.test("config: pgd's reluSurrogate is kept when given and absent otherwise", () => {
+  const c = resolveConfig({
+    ...BASE,
+    evaluation: { attacks: [{ name: "pgd" }, { name: "pgd", reluSurrogate: 10 }] },
+  });
+  assertEquals("reluSurrogate" in c.evaluation.attacks[0], false);
+  assertEquals(c.evaluation.attacks[1].reluSurrogate, 10);
+});
+
 Deno.test("config: bad values name the key and what is allowed", () => {
   const cases: [string, unknown, string, RegExp][] = [
     ["model.name", "resnet50", "model.name", /one of .*small_cnn/],
@@ -63,6 +72,12 @@ Deno.test("config: bad values name the key and what is allowed", () => {
     ],
     ["evaluation.attacks", [], "evaluation.attacks", /must not be empty/],
     ["evaluation.attacks", [{ name: "cw" }], "evaluation.attacks[0].name", /fgsm, pgd/],
+    [
+      "evaluation.attacks",
+      [{ name: "apgd-ce", reluSurrogate: 10 }],
+      "evaluation.attacks[0].reluSurrogate",
+      /applies to pgd only/,
+    ],
     ["pipeline", [{ stage: "distill" }], "pipeline[0].stage", /one of train, prune/],
     ["pipeline", [{ stage: "prune" }], "pipeline[0].method", /lwm, random, hydra/],
     ["pipeline", [{ stage: "prune", method: "lwm" }], "pipeline[0].sparsity", /required/],
