@@ -17,6 +17,7 @@ import {
   type Tensor,
   tensor,
   tidy,
+  withReluSurrogate,
 } from "@topiary/core";
 import { type BestTracker, lossGrad } from "./_engine.ts";
 import { normalizedStart, rowNorms, rowShape } from "./_start.ts";
@@ -79,6 +80,8 @@ export interface ApgdConfig {
   momentum: number;
   /** Initial step size as a multiple of eps (2). */
   initialStep: number;
+  /** β of the smooth ReLU gradient (null: exact; see core's withReluSurrogate). */
+  reluSurrogate: number | null;
 }
 
 /** One step from x: z = P(x + eta * dir(g)); x' = P(x + a (z - x) + (1 - a)(x - xPrev)). */
@@ -127,7 +130,12 @@ export function apgdRun(
       tracker.offer(x, rows, key ? key(loss, logits) : loss, logits);
     let x = normalizedStart(c.norm, c.eps, x0, ctx, name, k);
     x.requiresGrad = true;
-    let p = lossGrad(model, x, lossOf, true);
+    const beta = c.reluSurrogate;
+    const gradAt = (xi: Tensor) =>
+      beta === null
+        ? lossGrad(model, xi, lossOf, true)
+        : withReluSurrogate(beta, () => lossGrad(model, xi, lossOf, true));
+    let p = gradAt(x);
     offer(x, p.loss!, p.logits!);
     let g = p.g;
     const xBest = copyOf(x), gBest = copyOf(g);
@@ -149,7 +157,7 @@ export function apgdRun(
       xPrev.requiresGrad = false;
       x = xNew;
       x.requiresGrad = true;
-      p = lossGrad(model, x, lossOf, true);
+      p = gradAt(x);
       g = p.g;
       const loss = p.loss!;
       offer(x, loss, p.logits!);

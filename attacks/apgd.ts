@@ -51,6 +51,8 @@ export interface ApgdCommonOptions {
   momentum?: number;
   /** Initial step size as a multiple of eps (default 2). */
   initialStep?: number;
+  /** Smooth-gradient variant: the gradient through softplus_β instead of each ReLU (as PGD's). */
+  reluSurrogate?: number;
 }
 
 /** Options of {@link Apgd}. */
@@ -75,7 +77,20 @@ function config(op: string, o: ApgdCommonOptions): ApgdConfig & { restarts: numb
     rho: checkNum(op, "rho", o.rho ?? 0.75, 0, 1),
     momentum: checkNum(op, "momentum", o.momentum ?? 0.75, 0, 1),
     initialStep: checkNum(op, "initialStep", o.initialStep ?? 2, 0),
+    reluSurrogate: o.reluSurrogate === undefined ? null : positive(op, o.reluSurrogate),
   };
+}
+
+function positive(op: string, v: number): number {
+  if (!(v > 0) || !Number.isFinite(v)) {
+    throw new Error(`${op}: reluSurrogate must be a positive number, got ${v}`);
+  }
+  return v;
+}
+
+/** "-smooth" for the smooth-gradient variant. */
+function smoothSuffix(cfg: ApgdConfig): string {
+  return cfg.reluSurrogate === null ? "" : "-smooth";
 }
 
 abstract class ApgdBase implements Attack {
@@ -91,7 +106,7 @@ abstract class ApgdBase implements Attack {
   abstract settings(): Record<string, unknown>;
 
   protected common(): Record<string, unknown> {
-    const { norm, eps, steps, restarts, rho, momentum, initialStep } = this.cfg;
+    const { norm, eps, steps, restarts, rho, momentum, initialStep, reluSurrogate } = this.cfg;
     return {
       norm,
       eps,
@@ -101,6 +116,7 @@ abstract class ApgdBase implements Attack {
       momentum,
       initialStep,
       checkpoints: apgdCheckpoints(steps),
+      ...(reluSurrogate === null ? {} : { reluSurrogate }),
     };
   }
 
@@ -153,7 +169,7 @@ export class Apgd extends ApgdBase {
   constructor(o: ApgdOptions) {
     super("apgd", o);
     this.loss = checkChoice("apgd", "loss", o.loss ?? "ce", ["ce", "dlr"] as const);
-    this.name = `apgd-${this.loss}`;
+    this.name = `apgd-${this.loss}${smoothSuffix(this.cfg)}`;
   }
 
   /** Every setting that determines the result. */
@@ -189,11 +205,12 @@ export class Apgd extends ApgdBase {
  * points by the CW margin, which does not depend on the target.
  */
 export class ApgdTargeted extends ApgdBase {
-  readonly name = "apgd-t";
+  readonly name: string;
   readonly targets: number;
 
   constructor(o: ApgdTargetedOptions) {
     super("apgd-t", o);
+    this.name = `apgd-t${smoothSuffix(this.cfg)}`;
     this.targets = checkInt("apgd-t", "targets", o.targets ?? 9, 1);
   }
 

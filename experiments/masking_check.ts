@@ -8,8 +8,8 @@
  *          [--extra plus|vertex|smooth|none] [--beta B]
  *   plus:   APGD-CE and APGD-DLR with 5 restarts each (AutoAttack+'s extra budget)
  *   vertex: PGD-CE and PGD-CW 50 × 10 from random vertices of the ball
- *   smooth: PGD-CE and PGD-CW 50 × 10 with the gradient through softplus_β instead of each
- *           ReLU (BPDA-style smooth surrogate; --beta, default 10)
+ *   smooth: PGD-CE and PGD-CW 50 × 10, APGD-CE and APGD-T with the gradient through
+ *           softplus_β instead of each ReLU (BPDA-style smooth surrogate; --beta, default 10)
  * @module
  */
 
@@ -64,6 +64,8 @@ if (a.extra === "plus") {
       pgd({ threat, steps: 50, stepSize: 0.01, restarts: 10, loss, reluSurrogate: beta }),
     );
   }
+  attacks.push(apgd({ threat, steps: 100, loss: "ce", reluSurrogate: beta }));
+  attacks.push(apgdTargeted({ threat, steps: 100, reluSurrogate: beta }));
 } else if (a.extra === "vertex") {
   for (const loss of ["ce", "cw"] as const) {
     attacks.push(pgd({ threat, steps: 50, stepSize: 0.01, restarts: 10, loss, start: "vertex" }));

@@ -242,8 +242,8 @@ function attack(v: unknown, path: string, eps: number): AttackConfig {
     "reluSurrogate",
   ]);
   const name = choice(m.name, keyOf(path, "name"), ATTACKS);
-  if (m.reluSurrogate !== undefined && name !== "pgd") {
-    throw new ConfigError(keyOf(path, "reluSurrogate"), "applies to pgd only");
+  if (m.reluSurrogate !== undefined && !["pgd", "apgd-ce", "apgd-dlr", "apgd-t"].includes(name)) {
+    throw new ConfigError(keyOf(path, "reluSurrogate"), "applies to pgd and the apgd attacks only");
   }
   const steps = opt(m, path, "steps", (x, p) => int(x, p, 1), name === "pgd" ? 50 : 100);
   return {

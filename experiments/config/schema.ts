@@ -128,7 +128,7 @@ export interface AttackConfig {
   targets: number;
   /** PGD's random start: uniform in the ball or a random vertex (Linf). */
   start: "uniform" | "vertex";
-  /** PGD only: gradient through softplus_β instead of each ReLU (absent: exact gradient). */
+  /** PGD and APGD: gradient through softplus_β instead of each ReLU (absent: exact). */
   reluSurrogate?: number;
 }
 

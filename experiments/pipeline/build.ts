@@ -161,11 +161,28 @@ export function buildAttack(a: AttackConfig, threat: ThreatModel): Attack {
         reluSurrogate: a.reluSurrogate,
       });
     case "apgd-ce":
-      return apgd({ threat, steps: a.steps, restarts: a.restarts, loss: "ce" });
+      return apgd({
+        threat,
+        steps: a.steps,
+        restarts: a.restarts,
+        loss: "ce",
+        reluSurrogate: a.reluSurrogate,
+      });
     case "apgd-dlr":
-      return apgd({ threat, steps: a.steps, restarts: a.restarts, loss: "dlr" });
+      return apgd({
+        threat,
+        steps: a.steps,
+        restarts: a.restarts,
+        loss: "dlr",
+        reluSurrogate: a.reluSurrogate,
+      });
     case "apgd-t":
-      return apgdTargeted({ threat, steps: a.steps, targets: a.targets });
+      return apgdTargeted({
+        threat,
+        steps: a.steps,
+        targets: a.targets,
+        reluSurrogate: a.reluSurrogate,
+      });
     case "square":
       return square({ threat, queries: a.queries, restarts: a.restarts });
   }

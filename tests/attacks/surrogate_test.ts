@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { pgd } from "@topiary/attacks";
+import { apgd, apgdTargeted, pgd } from "@topiary/attacks";
 import {
   createModel,
   getDefaultBackend,
@@ -74,6 +74,23 @@ Deno.test("PGD with reluSurrogate records it and stays in the ball", () => {
       );
       assert.ok(d.every((v) => v <= 0.1 + 1e-6));
       assertThrowsMsg(() => pgd({ threat, reluSurrogate: 0 }), /reluSurrogate must be > 0/);
+      // APGD's smooth variants: named, recorded, in the ball.
+      const at = apgdTargeted({ threat, steps: 5, targets: 2, reluSurrogate: 10 });
+      assert.equal(at.name, "apgd-t-smooth");
+      assert.equal(at.settings().reluSurrogate, 10);
+      const ce = apgd({ threat, steps: 5, reluSurrogate: 10 });
+      assert.equal(ce.name, "apgd-ce-smooth");
+      const ctx = { seed: 0, indices: Int32Array.from([0, 1, 2, 3, 4, 5]) };
+      for (const atk of [at, ce]) {
+        const z = (atk.run(model, x, y, ctx).toArray() as Float32Array).map((v, i) =>
+          Math.abs(v - (x.toArray() as Float32Array)[i])
+        );
+        assert.ok(z.every((v) => v <= 0.1 + 1e-6), atk.name);
+      }
+      assertThrowsMsg(
+        () => apgd({ threat, reluSurrogate: -1 }),
+        /reluSurrogate must be a positive number/,
+      );
     });
   } finally {
     model.dispose();

@@ -74,9 +74,9 @@ Deno.test("config: bad values name the key and what is allowed", () => {
     ["evaluation.attacks", [{ name: "cw" }], "evaluation.attacks[0].name", /fgsm, pgd/],
     [
       "evaluation.attacks",
-      [{ name: "apgd-ce", reluSurrogate: 10 }],
+      [{ name: "square", reluSurrogate: 10 }],
       "evaluation.attacks[0].reluSurrogate",
-      /applies to pgd only/,
+      /applies to pgd and the apgd attacks only/,
     ],
     ["pipeline", [{ stage: "distill" }], "pipeline[0].stage", /one of train, prune/],
     ["pipeline", [{ stage: "prune" }], "pipeline[0].method", /lwm, random, hydra/],
