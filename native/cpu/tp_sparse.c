@@ -339,9 +339,18 @@ static inline __attribute__((always_inline)) void small_plane(const conv_ctx* c,
     const tap* tp = c->taps + j;
     const float w = c->v[j];
     const float* xr = xp + tp->plane + tp->dh_off * Wp + tp->dw_off;
-    for (int64_t oh = 0; oh < P; oh++) {
-      const float* row = xr + oh * sh * Wp;
-      for (int q = 0; q < QC; q++) acc[oh * QC + q] += w * row[q * sw];
+    if (sw == 1) {
+      /* Unit stride: each row is one contiguous QC-wide vector. */
+      for (int64_t oh = 0; oh < P; oh++) {
+        const float* row = xr + oh * sh * Wp;
+#pragma omp simd
+        for (int q = 0; q < QC; q++) acc[oh * QC + q] += w * row[q];
+      }
+    } else {
+      for (int64_t oh = 0; oh < P; oh++) {
+        const float* row = xr + oh * sh * Wp;
+        for (int q = 0; q < QC; q++) acc[oh * QC + q] += w * row[q * sw];
+      }
     }
   }
   memcpy(yk, acc, (size_t)(P * QC) * sizeof(float));
