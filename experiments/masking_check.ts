@@ -9,7 +9,8 @@
  *   plus:   APGD-CE and APGD-DLR with 5 restarts each (AutoAttack+'s extra budget)
  *   vertex: PGD-CE and PGD-CW 50 × 10 from random vertices of the ball
  *   smooth: PGD-CE and PGD-CW 50 × 10, APGD-CE and APGD-T with the gradient through
- *           softplus_β instead of each ReLU (BPDA-style smooth surrogate; --beta, default 10)
+ *           softplus_β instead of each ReLU (BPDA-style smooth surrogate; --beta, default 10;
+ *           a comma-separated list runs the four per β)
  * @module
  */
 
@@ -39,8 +40,10 @@ if (!Number.isInteger(n) || n < 1) throw new Error(`--n must be a positive integ
 if (!["plus", "vertex", "smooth", "none"].includes(a.extra!)) {
   throw new Error(`--extra must be plus, vertex, smooth or none, got ${a.extra}`);
 }
-const beta = Number(a.beta);
-if (!(beta > 0)) throw new Error(`--beta must be a positive number, got ${a.beta}`);
+const betas = a.beta!.split(",").map(Number);
+if (!betas.every((b) => b > 0)) {
+  throw new Error(`--beta must be positive numbers (comma-separated), got ${a.beta}`);
+}
 
 const model = createModel("small_cnn", { seed: 0, init: false });
 const f = loadSafetensorsSync(a.checkpoint!);
@@ -59,13 +62,15 @@ if (a.extra === "plus") {
   attacks.push(apgd({ threat, steps: 100, loss: "ce", restarts: 5 }));
   attacks.push(apgd({ threat, steps: 100, loss: "dlr", restarts: 5 }));
 } else if (a.extra === "smooth") {
-  for (const loss of ["ce", "cw"] as const) {
-    attacks.push(
-      pgd({ threat, steps: 50, stepSize: 0.01, restarts: 10, loss, reluSurrogate: beta }),
-    );
+  for (const beta of betas) {
+    for (const loss of ["ce", "cw"] as const) {
+      attacks.push(
+        pgd({ threat, steps: 50, stepSize: 0.01, restarts: 10, loss, reluSurrogate: beta }),
+      );
+    }
+    attacks.push(apgd({ threat, steps: 100, loss: "ce", reluSurrogate: beta }));
+    attacks.push(apgdTargeted({ threat, steps: 100, reluSurrogate: beta }));
   }
-  attacks.push(apgd({ threat, steps: 100, loss: "ce", reluSurrogate: beta }));
-  attacks.push(apgdTargeted({ threat, steps: 100, reluSurrogate: beta }));
 } else if (a.extra === "vertex") {
   for (const loss of ["ce", "cw"] as const) {
     attacks.push(pgd({ threat, steps: 50, stepSize: 0.01, restarts: 10, loss, start: "vertex" }));
