@@ -6,6 +6,8 @@
 
 import { add, type Objective, type Position } from "@topiary/core";
 import type { Admm } from "@topiary/pruning";
+import type { ExperimentConfig } from "../config/schema.ts";
+import { buildObjective } from "./build.ts";
 
 /** `inner` plus the ADMM penalty at ρ(position); `tag` names it ("admm", "atmc"). */
 export function withAdmmPenalty(
@@ -23,4 +25,10 @@ export function withAdmmPenalty(
       return { loss: add(r.loss, admm.penalty(rho(pos))), logits: r.logits };
     },
   };
+}
+
+/** The config's training objective without the eps warm-up (stages that start from a model). */
+export function fineTuneObjective(cfg: ExperimentConfig, stepsPerEpoch: number): Objective {
+  const t = cfg.training.objective;
+  return buildObjective({ ...t, epsWarmupEpochs: 0 }, cfg.threat, cfg.seed, stepsPerEpoch);
 }

@@ -23,10 +23,10 @@ import {
   opt,
   type Raw,
 } from "../config/_check.ts";
-import { buildObjective, buildOptimizer } from "./build.ts";
+import { buildOptimizer } from "./build.ts";
 import { LAYER_KEYS, type LayerSettings, stageLayers, validateLayers } from "./_layers.ts";
 import { runTraining } from "./_train_loop.ts";
-import { withAdmmPenalty } from "./_penalty.ts";
+import { fineTuneObjective, withAdmmPenalty } from "./_penalty.ts";
 import { exists } from "../run/folder.ts";
 import { join } from "node:path";
 import type { StageContext, StageDefinition, StageOutcome } from "./stage.ts";
@@ -133,7 +133,7 @@ function runAdmm(ctx: StageContext): StageOutcome {
     owned.push(admm);
     const optimizer = buildOptimizer(optimizerConfig, model);
     owned.push(optimizer);
-    const inner = buildObjective({ ...t.objective, epsWarmupEpochs: 0 }, cfg.threat, cfg.seed, spe);
+    const inner = fineTuneObjective(cfg, spe);
     const out = runTraining(ctx, {
       label: ctx.stage.name,
       epochs,

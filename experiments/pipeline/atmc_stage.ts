@@ -24,10 +24,10 @@ import {
 } from "@topiary/pruning";
 import { copyFromHost, noGrad } from "@topiary/core";
 import { ConfigError, fractionBelowOne, int, keyOf, num, opt, type Raw } from "../config/_check.ts";
-import { buildObjective, buildOptimizer } from "./build.ts";
+import { buildOptimizer } from "./build.ts";
 import { LAYER_KEYS, type LayerSettings, stageLayers, validateLayers } from "./_layers.ts";
 import { runTraining } from "./_train_loop.ts";
-import { withAdmmPenalty } from "./_penalty.ts";
+import { fineTuneObjective, withAdmmPenalty } from "./_penalty.ts";
 import type { StageContext, StageDefinition, StageOutcome } from "./stage.ts";
 
 /** Settings of an atmc stage. */
@@ -86,7 +86,7 @@ function runAtmc(ctx: StageContext): StageOutcome {
     if (admm) owned.push(admm);
     const optimizer = buildOptimizer(optimizerConfig, model);
     owned.push(optimizer);
-    const inner = buildObjective({ ...t.objective, epsWarmupEpochs: 0 }, cfg.threat, cfg.seed, spe);
+    const inner = fineTuneObjective(cfg, spe);
     const out = runTraining(ctx, {
       label: ctx.stage.name,
       epochs,
