@@ -88,9 +88,9 @@ function positive(op: string, v: number): number {
   return v;
 }
 
-/** "-smooth" for the smooth-gradient variant. */
+/** "-smoothβ" (e.g. "-smooth10") for the smooth-gradient variant. */
 function smoothSuffix(cfg: ApgdConfig): string {
-  return cfg.reluSurrogate === null ? "" : "-smooth";
+  return cfg.reluSurrogate === null ? "" : `-smooth${cfg.reluSurrogate}`;
 }
 
 abstract class ApgdBase implements Attack {

@@ -101,7 +101,7 @@ export class Pgd implements Attack {
       : checkNum(op, "reluSurrogate", o.reluSurrogate, 0);
     if (this.reluSurrogate === 0) throw new Error("pgd: reluSurrogate must be > 0");
     this.name = (this.startKind === "vertex" ? `pgd-${this.loss}-vertex` : `pgd-${this.loss}`) +
-      (this.reluSurrogate === null ? "" : "-smooth");
+      (this.reluSurrogate === null ? "" : `-smooth${this.reluSurrogate}`);
   }
 
   /** Every setting that determines the result. */

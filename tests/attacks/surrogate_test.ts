@@ -64,7 +64,7 @@ Deno.test("PGD with reluSurrogate records it and stays in the ball", () => {
     tidy(() => {
       const threat = { norm: "linf" as const, eps: 0.1 };
       const a = pgd({ threat, steps: 5, reluSurrogate: 10 });
-      assert.equal(a.name, "pgd-ce-smooth");
+      assert.equal(a.name, "pgd-ce-smooth10");
       assert.equal(a.settings().reluSurrogate, 10);
       const x = uniform([6, 1, 28, 28], { seed: 1, stream: "sur-pgd" });
       const y = Tensor.fromHost(Int32Array.from([0, 1, 2, 3, 4, 5]), [6], "i32");
@@ -76,10 +76,10 @@ Deno.test("PGD with reluSurrogate records it and stays in the ball", () => {
       assertThrowsMsg(() => pgd({ threat, reluSurrogate: 0 }), /reluSurrogate must be > 0/);
       // APGD's smooth variants: named, recorded, in the ball.
       const at = apgdTargeted({ threat, steps: 5, targets: 2, reluSurrogate: 10 });
-      assert.equal(at.name, "apgd-t-smooth");
+      assert.equal(at.name, "apgd-t-smooth10");
       assert.equal(at.settings().reluSurrogate, 10);
       const ce = apgd({ threat, steps: 5, reluSurrogate: 10 });
-      assert.equal(ce.name, "apgd-ce-smooth");
+      assert.equal(ce.name, "apgd-ce-smooth10");
       const ctx = { seed: 0, indices: Int32Array.from([0, 1, 2, 3, 4, 5]) };
       for (const atk of [at, ce]) {
         const z = (atk.run(model, x, y, ctx).toArray() as Float32Array).map((v, i) =>
