@@ -6,9 +6,12 @@
  * to `sparsity`), rewinds the kept weights to θ_k, and retrains with a fresh optimizer from
  * step k (schedule, data order and attack draws resume at step k). Controls for the final
  * round: `reinit` (the final mask on a fresh random initialisation) and `random-mask` (θ_k
- * with a random mask of the same per-layer sparsity). Each round is checkpointed and marked
- * done on its own, so the stage resumes at any round; with `evaluateRounds`, each round's
- * model gets the config's evaluation (the accuracy-vs-sparsity curve of the tickets).
+ * with a random mask of the same per-layer sparsity). `roundControls` trains the listed
+ * controls at every pruning round next to the ticket (the ticket-vs-control curve of the
+ * lottery papers; the stage's model stays the ticket). Each round and each control is
+ * checkpointed and marked done on its own, so the stage resumes anywhere; with
+ * `evaluateRounds`, each round's model gets the config's evaluation (the accuracy-vs-sparsity
+ * curve of the tickets).
  * @module
  */
 
@@ -35,6 +38,7 @@ import {
   int,
   isMapping,
   keyOf,
+  list,
   num,
   opt,
   type Raw,
@@ -45,6 +49,9 @@ import { evaluateConfig } from "./_evaluate.ts";
 import { loadModelFile } from "./_load.ts";
 import { runTraining } from "./_train_loop.ts";
 import type { StageContext, StageDefinition, StageOutcome } from "./stage.ts";
+
+/** A lottery control: the ticket's mask on fresh weights, or θ_k under a random mask. */
+type Control = "none" | "reinit" | "random-mask";
 
 /** Settings of a lottery stage. */
 export interface LotterySettings {
@@ -63,7 +70,9 @@ export interface LotterySettings {
   rewindStep: number;
   /** Epochs of each round (default: training.epochs). */
   epochs: number | null;
-  control: "none" | "reinit" | "random-mask";
+  control: Control;
+  /** Controls trained and evaluated at every pruning round next to the ticket (absent: none). */
+  roundControls?: Exclude<Control, "none">[];
   /** Evaluate every round's ticket: true (the config's evaluation) or n (its attacks on n test images). */
   evaluateRounds: boolean | number;
 }
@@ -78,6 +87,7 @@ const KEYS = [
   "rewindStep",
   "epochs",
   "control",
+  "roundControls",
   "evaluateRounds",
 ];
 
@@ -120,6 +130,18 @@ function validate(raw: Raw, path: string): Record<string, unknown> {
       false as boolean | number,
     ),
   };
+  // Absent unless set, so configs without it resolve as before.
+  if (raw.roundControls !== undefined && raw.roundControls !== null) {
+    const p = keyOf(path, "roundControls");
+    const cs = list(raw.roundControls, p).map((x, i) =>
+      choice(x, keyOf(p, i), ["reinit", "random-mask"] as const)
+    );
+    if (new Set(cs).size !== cs.length) throw new ConfigError(p, "lists a control twice");
+    if (cs.length && !s.evaluateRounds) {
+      throw new ConfigError(p, "needs evaluateRounds (the controls are compared by evaluation)");
+    }
+    s.roundControls = cs;
+  }
   if (perLayerRates && s.scope !== "layerwise") {
     throw new ConfigError(keyOf(path, "perLayerRates"), "needs scope: layerwise");
   }
@@ -129,7 +151,7 @@ function validate(raw: Raw, path: string): Record<string, unknown> {
   return s as unknown as Record<string, unknown>;
 }
 
-/** One round's record. */
+/** One round's record (with roundControls also `controls`: each control's record). */
 interface RoundRecord {
   [key: string]: JsonValue;
   round: number;
@@ -179,6 +201,138 @@ function runLottery(ctx: StageContext): StageOutcome {
   const loadInto = (path: string, withMasks: boolean) =>
     loadModelFile(model, path, withMasks ? () => masks : undefined);
 
+  const evalCfg = typeof s.evaluateRounds === "number"
+    ? { ...cfg, evaluation: { ...cfg.evaluation, subset: s.evaluateRounds } }
+    : cfg;
+  const evaluateRound = (label: string): JsonValue => {
+    if (!s.evaluateRounds) return null;
+    const ev = evaluateConfig(evalCfg, model, ctx.data.test, { quiet: true, label });
+    return {
+      cleanAccuracy: ev.cleanAccuracy,
+      robustAccuracy: ev.robustAccuracy,
+      n: ev.n,
+      attacks: ev.attacks.map((a) => ({ name: a.name, accuracy: a.accuracyCumulative })),
+    };
+  };
+  const train = (label: string, startAt?: Position, afterStep?: (next: Position) => void) => {
+    const optimizer = buildOptimizer(cfg.training.optimizer, model);
+    masks.attach(optimizer);
+    try {
+      return runTraining(ctx, {
+        label,
+        epochs,
+        optimizer,
+        optimizerConfig: cfg.training.optimizer,
+        schedule: cfg.training.schedule,
+        startAt,
+        afterStep,
+      });
+    } finally {
+      optimizer.dispose();
+    }
+  };
+  // Rewind to θ_k under the current masks (after `adjust`), then train from step k.
+  const trainFromRewind = (label: string, adjust: () => void) => {
+    if (!exists(rewindPath)) {
+      throw new Error(`${stage.name}: the rewinding point ${rewindPath} is missing; rerun round 0`);
+    }
+    loadInto(rewindPath, false);
+    adjust();
+    masks.apply();
+    const spe = Math.ceil(ctx.data.train.length / cfg.training.batchSize);
+    const k = s.rewindStep;
+    return train(label, { epoch: Math.floor(k / spe), batch: k % spe, step: k });
+  };
+  const adjustFor = (control: Control) => () => {
+    if (control === "reinit") reinitialise(ctx);
+    if (control === "random-mask") randomMask(ctx, masks);
+  };
+  // The round's controls, each from θ_k at the ticket's mask; the ticket is reloaded after.
+  const runControls = (r: number): Record<string, JsonValue> => {
+    const out: Record<string, JsonValue> = {};
+    for (const c of s.roundControls ?? []) {
+      const name = `${roundName(r)}-${c}`;
+      const done = folder.donePath(name);
+      if (!exists(done)) {
+        const t = trainFromRewind(name, adjustFor(c));
+        const evaluation = evaluateRound(name);
+        folder.writeJson(done, {
+          record: { control: c, evaluation, training: t.summary },
+          seconds: t.seconds,
+        });
+        loadInto(folder.modelPath(roundName(r)), true);
+        logRound(name, masks.report().sparsity, evaluation);
+      }
+      const rec = folder.readJson<{ record: JsonValue; seconds: number }>(
+        done,
+        `done marker of ${name}`,
+      );
+      out[c] = rec.record;
+      seconds += rec.seconds;
+    }
+    return out;
+  };
+  const logRound = (name: string, sparsity: number, e: JsonValue) => {
+    if (ctx.quiet) return;
+    const ev = e as { cleanAccuracy: number; robustAccuracy: number } | null;
+    console.log(
+      `${name}: sparsity ${(100 * sparsity).toFixed(2)}%` +
+        (ev ? `, test clean ${pct(ev.cleanAccuracy)}, robust ${pct(ev.robustAccuracy)}` : ""),
+    );
+  };
+
+  // One ticket round: round 0 trains θ_0 (saving θ_k); later rounds prune, rewind, retrain.
+  const trainRound = (r: number, name: string, done: string): RoundRecord => {
+    let t;
+    if (r === 0) {
+      if (s.rewindStep === 0 && !exists(rewindPath)) saveRewind();
+      t = train(
+        name,
+        undefined,
+        s.rewindStep > 0
+          ? (next) => {
+            if (next.step === s.rewindStep && !exists(rewindPath)) saveRewind();
+          }
+          : undefined,
+      );
+      if (!exists(rewindPath)) {
+        throw new Error(
+          `${stage.name}: rewindStep ${s.rewindStep} is beyond round 0's ${t.summary.steps} steps`,
+        );
+      }
+      if (!ctx.pruning.denseWeights) ctx.pruning.denseWeights = weightSnapshot(layers);
+    } else {
+      // Prune from the previous round's trained weights (loaded), then rewind.
+      const next = selectMasks(layers, {
+        sparsity: 0,
+        scope: s.scope,
+        criterion: "magnitude",
+        within: masks,
+        keep: plan[r - 1],
+      });
+      layers.forEach((l, i) => masks.setMask(l.name, next[i]));
+      t = trainFromRewind(name, adjustFor(r === rounds ? s.control : "none"));
+    }
+    const rep = masks.report();
+    const record: RoundRecord = {
+      round: r,
+      sparsity: r === 0 ? 0 : rep.sparsity,
+      kept: rep.kept,
+      total: rep.total,
+      control: r === rounds ? s.control : "none",
+      training: t.summary,
+      evaluation: evaluateRound(name),
+    };
+    const tensors = new Map([...model.stateDict(), ...masks.stateDict()]);
+    saveSafetensorsSync(folder.modelPath(name), tensors, {
+      beforeRename: (p) => ctx.hooks.beforeRename(p),
+    });
+    folder.writeJson(done, { record, seconds: t.seconds });
+    seconds += t.seconds;
+    logRound(name, record.sparsity, record.evaluation);
+    return record;
+  };
+
   for (let r = 0; r <= rounds; r++) {
     const name = roundName(r);
     const done = folder.donePath(name);
@@ -193,104 +347,10 @@ function runLottery(ctx: StageContext): StageOutcome {
       }
       records.push(rec.record);
       seconds += rec.seconds;
-      continue;
-    }
-    let startAt: Position | undefined;
-    if (r === 0) {
-      if (s.rewindStep === 0 && !exists(rewindPath)) saveRewind();
     } else {
-      // Prune from the previous round's trained weights (already loaded), then rewind.
-      const last = r === rounds;
-      const next = selectMasks(layers, {
-        sparsity: 0,
-        scope: s.scope,
-        criterion: "magnitude",
-        within: masks,
-        keep: plan[r - 1],
-      });
-      layers.forEach((l, i) => masks.setMask(l.name, next[i]));
-      if (!exists(rewindPath)) {
-        throw new Error(
-          `${stage.name}: the rewinding point ${rewindPath} is missing; rerun round 0`,
-        );
-      }
-      loadInto(rewindPath, false);
-      if (last && s.control === "reinit") reinitialise(ctx);
-      if (last && s.control === "random-mask") randomMask(ctx, masks);
-      masks.apply();
-      const spe = Math.ceil(ctx.data.train.length / cfg.training.batchSize);
-      const k = s.rewindStep;
-      startAt = { epoch: Math.floor(k / spe), batch: k % spe, step: k };
+      records.push(trainRound(r, name, done));
     }
-    const optimizer = buildOptimizer(cfg.training.optimizer, model);
-    masks.attach(optimizer);
-    let out;
-    try {
-      out = runTraining(ctx, {
-        label: name,
-        epochs,
-        optimizer,
-        optimizerConfig: cfg.training.optimizer,
-        schedule: cfg.training.schedule,
-        startAt,
-        afterStep: r === 0 && s.rewindStep > 0
-          ? (next) => {
-            if (next.step === s.rewindStep && !exists(rewindPath)) saveRewind();
-          }
-          : undefined,
-      });
-    } finally {
-      optimizer.dispose();
-    }
-    if (r === 0 && !exists(rewindPath)) {
-      throw new Error(
-        `${stage.name}: rewindStep ${s.rewindStep} is beyond round 0's ${out.summary.steps} steps`,
-      );
-    }
-    if (r === 0 && !ctx.pruning.denseWeights) {
-      ctx.pruning.denseWeights = weightSnapshot(layers);
-    }
-    const rep = masks.report();
-    const evalCfg = typeof s.evaluateRounds === "number"
-      ? { ...cfg, evaluation: { ...cfg.evaluation, subset: s.evaluateRounds } }
-      : cfg;
-    const ev = s.evaluateRounds
-      ? evaluateConfig(evalCfg, model, ctx.data.test, { quiet: true, label: name })
-      : null;
-    const record: RoundRecord = {
-      round: r,
-      sparsity: r === 0 ? 0 : rep.sparsity,
-      kept: rep.kept,
-      total: rep.total,
-      control: r === rounds ? s.control : "none",
-      training: out.summary,
-      evaluation: ev
-        ? {
-          cleanAccuracy: ev.cleanAccuracy,
-          robustAccuracy: ev.robustAccuracy,
-          n: ev.n,
-          attacks: ev.attacks.map((a) => ({ name: a.name, accuracy: a.accuracyCumulative })),
-        }
-        : null,
-    };
-    const tensors = new Map([...model.stateDict(), ...masks.stateDict()]);
-    saveSafetensorsSync(folder.modelPath(name), tensors, {
-      beforeRename: (p) => ctx.hooks.beforeRename(p),
-    });
-    folder.writeJson(done, { record, seconds: out.seconds });
-    records.push(record);
-    seconds += out.seconds;
-    if (!ctx.quiet) {
-      const e = record.evaluation as { cleanAccuracy: number; robustAccuracy: number } | null;
-      console.log(
-        `${name}: sparsity ${(100 * record.sparsity).toFixed(2)}%` +
-          (e
-            ? `, test clean ${(100 * e.cleanAccuracy).toFixed(2)}%, robust ${
-              (100 * e.robustAccuracy).toFixed(2)
-            }%`
-            : ""),
-      );
-    }
+    if (r > 0 && s.roundControls?.length) records[r] = { ...records[r], controls: runControls(r) };
   }
   const report = masks.report();
   return {
@@ -340,6 +400,8 @@ function keepPlan(
       r === rounds - 1 ? c[c.length - 1] : c[Math.min(r, c.length - 1)],
     ])));
 }
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 /** The reinit control: fresh weights from an independent draw (seed + 1,000,003). */
 function reinitialise(ctx: StageContext): void {

@@ -49,6 +49,9 @@ interface RunRow {
   config_json: string;
 }
 
+/** A lottery round's evaluation (ticket or control). */
+type RoundEval = { cleanAccuracy: number; robustAccuracy: number };
+
 /** The unit-analysis rows of the report (mean over seeds) and one note per configuration. */
 function unitFigureRows(
   db: DatabaseSync,
@@ -328,15 +331,26 @@ export async function writeReport(
         rounds: {
           round: number;
           sparsity: number;
-          evaluation: { cleanAccuracy: number; robustAccuracy: number } | null;
+          evaluation: RoundEval | null;
+          controls?: Record<string, { evaluation: RoundEval | null }>;
         }[];
       };
       for (const r of sum.rounds) {
-        if (!r.evaluation) continue;
-        for (const metric of ["clean", "robust"] as const) {
-          const key = JSON.stringify([s.labelOf.get(row.config_id), r.round, r.sparsity, metric]);
-          const v = metric === "clean" ? r.evaluation.cleanAccuracy : r.evaluation.robustAccuracy;
-          rounds.set(key, [...(rounds.get(key) ?? []), 100 * v]);
+        const label = s.labelOf.get(row.config_id)!;
+        // The ticket, and each control trained at the round's mask (roundControls).
+        const evs = [
+          [label, r.evaluation] as const,
+          ...Object.entries(r.controls ?? {}).map(([c, x]) =>
+            [`${label}, ${c}`, x.evaluation] as const
+          ),
+        ];
+        for (const [who, ev] of evs) {
+          if (!ev) continue;
+          for (const metric of ["clean", "robust"] as const) {
+            const key = JSON.stringify([who, r.round, r.sparsity, metric]);
+            const v = metric === "clean" ? ev.cleanAccuracy : ev.robustAccuracy;
+            rounds.set(key, [...(rounds.get(key) ?? []), 100 * v]);
+          }
         }
       }
     }
@@ -347,7 +361,8 @@ export async function writeReport(
       });
       figures.push({
         id: "lottery",
-        title: "Lottery tickets: every round's ticket (its evaluation subset; mean over seeds)",
+        title:
+          "Lottery tickets: every round's ticket and its controls (evaluation subset; mean over seeds)",
         svg: await renderSvg(sparsitySpec(pts)),
       });
     }

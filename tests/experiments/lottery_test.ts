@@ -2,7 +2,8 @@
  * Lottery tickets through the pipeline: IMP rounds with rewinding on a tiny synthetic run.
  * The rewinding point equals the exact training state at step k (bit for bit, checked against
  * a run killed right after step k); rounds prune 50% then 75% of the prunable weights (output
- * layer dense); the reinit and random-mask controls change weights or masks as defined.
+ * layer dense); the reinit and random-mask controls change weights or masks as defined; per-
+ * round controls are evaluated at every round and leave the tickets bit-identical.
  * @module
  */
 
@@ -18,7 +19,7 @@ import { writeReport } from "../../experiments/results/report.ts";
 const TINY = new URL("./fixtures/tiny.yaml", import.meta.url).pathname;
 const CLI = new URL("../../experiments/cli.ts", import.meta.url).pathname;
 
-function doc(control: string) {
+function doc(control: string, extra: Record<string, unknown> = {}) {
   const d = readYamlFile(TINY) as Record<string, unknown>;
   return {
     ...d,
@@ -32,6 +33,7 @@ function doc(control: string) {
       epochs: 1,
       control,
       evaluateRounds: true,
+      ...extra,
     }],
   };
 }
@@ -110,11 +112,43 @@ Deno.test({
         rm.measurements.layers.map((l) => l.nonzero),
         r.measurements.layers.map((l) => l.nonzero),
       );
+      // Per-round controls: each round records both controls' evaluations, and the tickets
+      // (trained after the controls, from reloaded weights) are bit-identical to the plain run.
+      const dirC = join(root, "controls");
+      const rc = await runExperiment(
+        resolveConfig(doc("none", { roundControls: ["reinit", "random-mask"] })),
+        dirC,
+        { quiet: true },
+      );
+      const rounds = (rc.stages[0].summary as {
+        rounds: { controls?: Record<string, { evaluation: unknown; control: string }> }[];
+      }).rounds;
+      assertEquals(rounds[0].controls, undefined);
+      for (const x of rounds.slice(1)) {
+        assertEquals(Object.keys(x.controls!), ["reinit", "random-mask"]);
+        assert(Object.values(x.controls!).every((c) => c.evaluation !== null));
+      }
+      const cFinal = hostTensors(join(dirC, "model-lottery-r2.safetensors"));
+      for (const [k, w] of final) assertEquals(cFinal.get(k), w, k);
+      assert.throws(
+        () => resolveConfig(doc("none", { roundControls: ["reinit"], evaluateRounds: false })),
+        /roundControls.*needs evaluateRounds/,
+      );
+      assert.throws(
+        () => resolveConfig(doc("none", { roundControls: ["reinit", "reinit"] })),
+        /lists a control twice/,
+      );
+      assert.throws(
+        () => resolveConfig(doc("none", { roundControls: ["none"] })),
+        /roundControls/,
+      );
       // The report plots every round's ticket.
       const db = join(root, "results.sqlite");
-      collect([dirA], db);
+      collect([dirA, dirC], db);
       const rep = await writeReport(db, join(root, "report"));
-      assert(Deno.readTextFileSync(rep.html).includes('<figure id="fig-lottery">'));
+      const html = Deno.readTextFileSync(rep.html);
+      assert(html.includes('<figure id="fig-lottery">'));
+      assert(html.includes(", random-mask"), "the controls' curves are in the lottery figure");
     } finally {
       Deno.removeSync(root, { recursive: true });
     }
