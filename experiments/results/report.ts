@@ -26,6 +26,8 @@ import {
   type UnitRow,
   unitsSpec,
 } from "./figures.ts";
+import { lotteryMarkdown, type LotteryRow, lotteryRows } from "./lottery_rounds.ts";
+import { meanStd, pm } from "./_stats.ts";
 
 interface RunRow {
   run_id: string;
@@ -48,9 +50,6 @@ interface RunRow {
   sanity_flags: string;
   config_json: string;
 }
-
-/** A lottery round's evaluation (ticket or control). */
-type RoundEval = { cleanAccuracy: number; robustAccuracy: number };
 
 /** The unit-analysis rows of the report (mean over seeds) and one note per configuration. */
 function unitFigureRows(
@@ -118,13 +117,7 @@ export interface ConfigSummary {
   flags: string[];
 }
 
-/** Mean and sample standard deviation (0 for one value). */
-export function meanStd(xs: number[]): { mean: number; std: number } {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  if (xs.length < 2) return { mean, std: 0 };
-  const v = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1);
-  return { mean, std: Math.sqrt(v) };
-}
+export { meanStd };
 
 /** Leaves of a config by dotted path, stages by name ("prune.method"), lists kept whole. */
 function leaves(config: Record<string, unknown>): Map<string, string> {
@@ -153,14 +146,30 @@ function labels(groups: Map<string, RunRow[]>): Map<string, string> {
       if (k.endsWith(".stage")) return have.length !== flat.length;
       return have.some((f) => f.get(k) !== have[0].get(k));
     };
+    const set = (f: Map<string, string>, k: string) =>
+      f.get(k) !== undefined && f.get(k) !== "null";
     const keys = [...new Set(flat.flatMap((f) => [...f.keys()]))].filter((k) =>
-      k !== "seed" && !k.startsWith("seeds") && !k.startsWith("deviations") && informative(k)
+      k !== "seed" && !k.startsWith("seeds") && !k.startsWith("deviations")
     );
-    ids.forEach((id, i) => {
-      const parts = keys.filter((k) => flat[i].get(k) !== undefined && flat[i].get(k) !== "null")
-        .map((k) => `${k.split(".").slice(-2).join(".")}=${flat[i].get(k)}`);
-      out.set(id, parts.length ? `${name} ${parts.join(" ").replaceAll('"', "")}` : name);
-    });
+    const part = (i: number, k: string) =>
+      `${k.split(".").slice(-2).join(".")}=${flat[i].get(k)}`.replaceAll('"', "");
+    const label = ids.map((_, i) =>
+      keys.filter((k) => informative(k) && set(flat[i], k)).map((k) => part(i, k))
+    );
+    // Configs still alike differ in optional keys set in some only: name those.
+    const same = new Map<string, number[]>();
+    label.forEach((l, i) => same.set(l.join(" "), [...(same.get(l.join(" ")) ?? []), i]));
+    for (const group of same.values()) {
+      if (group.length < 2) continue;
+      const extra = keys.filter((k) =>
+        !informative(k) && group.some((i) => set(flat[i], k)) &&
+        group.some((i) => flat[i].get(k) !== flat[group[0]].get(k))
+      );
+      for (const i of group) {
+        label[i].push(...extra.filter((k) => set(flat[i], k)).map((k) => part(i, k)));
+      }
+    }
+    ids.forEach((id, i) => out.set(id, label[i].length ? `${name} ${label[i].join(" ")}` : name));
   }
   return out;
 }
@@ -211,9 +220,6 @@ export function summarize(db: DatabaseSync, name?: string): {
   return { configs, runs, labelOf };
 }
 
-const pm = (m: { mean: number; std: number }, k: number) =>
-  k > 1 ? `${m.mean.toFixed(2)} ± ${m.std.toFixed(2)}` : m.mean.toFixed(2);
-
 /** The results table as Markdown. */
 export function markdownTable(configs: ConfigSummary[]): string {
   const head =
@@ -231,6 +237,19 @@ export function markdownTable(configs: ConfigSummary[]): string {
       `${c.attacks.map((a) => `${a.name} ${pm(a, c.seeds.length)}`).join("; ")} | ` +
       `${c.flags.join(", ") || "none"} |`
     ).join("\n") + "\n";
+}
+
+/** The lottery rounds as an HTML table (empty for none). */
+function lotteryHtml(rows: LotteryRow[]): string {
+  if (!rows.length) return "";
+  const cells = (r: LotteryRow) =>
+    [r.label, String(r.round), `${(100 * r.sparsity).toFixed(2)}%`, r.who, String(r.seeds)]
+      .concat([String(r.n), pm(r.clean, r.seeds), pm(r.robust, r.seeds)])
+      .map((c) => `<td>${esc(c)}</td>`).join("");
+  return "<h2>Lottery tickets per round</h2>\n<table><thead><tr><th>configuration</th>" +
+    "<th>round</th><th>sparsity</th><th>model</th><th>seeds</th><th>test images</th>" +
+    "<th>clean</th><th>robust</th></tr></thead><tbody>\n" +
+    rows.map((r) => `<tr>${cells(r)}</tr>`).join("\n") + "\n</tbody></table>";
 }
 
 function plural(n: number, word: string): string {
@@ -266,6 +285,7 @@ export async function writeReport(
   const db = new DatabaseSync(dbPath, { readOnly: true });
   const figures: Figure[] = [];
   let configs: ConfigSummary[], runCount: number;
+  let lottery: LotteryRow[] = [];
   const notes: string[] = [];
   try {
     const s = summarize(db, o.name);
@@ -319,46 +339,17 @@ export async function writeReport(
         svg: await renderSvg(curvesSpec(curves)),
       });
     } else notes.push("No training curves: the runs have no train stage.");
-    // Lottery tickets: the evaluation of every round's ticket (mean over seeds per round).
-    const lq = db.prepare(
-      "SELECT r.config_id, s.summary_json FROM stages s JOIN runs r USING (run_id) " +
-        "WHERE s.kind = 'lottery' ORDER BY r.config_id, r.seed",
-    ).all() as { config_id: string; summary_json: string }[];
-    const rounds = new Map<string, number[]>();
-    for (const row of lq) {
-      if (!s.labelOf.has(row.config_id)) continue;
-      const sum = JSON.parse(row.summary_json) as {
-        rounds: {
-          round: number;
-          sparsity: number;
-          evaluation: RoundEval | null;
-          controls?: Record<string, { evaluation: RoundEval | null }>;
-        }[];
-      };
-      for (const r of sum.rounds) {
-        const label = s.labelOf.get(row.config_id)!;
-        // The ticket, and each control trained at the round's mask (roundControls).
-        const evs = [
-          [label, r.evaluation] as const,
-          ...Object.entries(r.controls ?? {}).map(([c, x]) =>
-            [`${label}, ${c}`, x.evaluation] as const
-          ),
-        ];
-        for (const [who, ev] of evs) {
-          if (!ev) continue;
-          for (const metric of ["clean", "robust"] as const) {
-            const key = JSON.stringify([who, r.round, r.sparsity, metric]);
-            const v = metric === "clean" ? ev.cleanAccuracy : ev.robustAccuracy;
-            rounds.set(key, [...(rounds.get(key) ?? []), 100 * v]);
-          }
-        }
-      }
-    }
-    if (rounds.size) {
-      const pts: SparsityPoint[] = [...rounds].map(([k, vs]) => {
-        const [label, , sparsity, metric] = JSON.parse(k);
-        return { method: label, sparsity: 100 * sparsity, metric, value: meanStd(vs).mean };
-      });
+    // Lottery tickets: every round's ticket and its controls (mean over seeds per round).
+    lottery = lotteryRows(db, s.labelOf);
+    if (lottery.length) {
+      const pts: SparsityPoint[] = lottery.flatMap((r) =>
+        (["clean", "robust"] as const).map((metric) => ({
+          method: r.who === "ticket" ? r.label : `${r.label}, ${r.who}`,
+          sparsity: 100 * r.sparsity,
+          metric,
+          value: r[metric].mean,
+        }))
+      );
       figures.push({
         id: "lottery",
         title:
@@ -448,6 +439,10 @@ export async function writeReport(
   const count = `${plural(runCount, "run")} in ${plural(configs.length, "configuration")}`;
   const md = `# ${title}\n\n${count}; robust accuracy ` +
     `is the point-wise worst case over the listed attacks.\n\n${table}\n` +
+    (lottery.length
+      ? `## Lottery tickets per round\n\nEach round's ticket and the controls trained at its ` +
+        `mask, on the round's evaluation subset.\n\n${lotteryMarkdown(lottery)}\n`
+      : "") +
     figures.map((f) => `![${f.title}](figures/${f.id}.svg)\n`).join("\n") +
     (notes.length ? `\n${notes.map((n) => `- ${n}`).join("\n")}\n` : "");
   const html = `<!doctype html>
@@ -472,6 +467,7 @@ ${
     ).join("\n")
   }
 </tbody></table>
+${lotteryHtml(lottery)}
 ${
     figures.map((f) =>
       `<figure id="fig-${f.id}"><figcaption>${esc(f.title)}</figcaption>${f.svg}</figure>`

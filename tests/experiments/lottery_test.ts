@@ -149,6 +149,12 @@ Deno.test({
       const html = Deno.readTextFileSync(rep.html);
       assert(html.includes('<figure id="fig-lottery">'));
       assert(html.includes(", random-mask"), "the controls' curves are in the lottery figure");
+      // ... and in the per-round table: the ticket and both controls at rounds 1 and 2.
+      const md = Deno.readTextFileSync(rep.markdown);
+      for (const who of ["ticket", "reinit", "random-mask"]) {
+        const rows = md.split("\n").filter((l) => l.includes(`| ${who} |`));
+        assertEquals(rows.length, who === "ticket" ? 6 : 2, who + "\n" + md);
+      }
     } finally {
       Deno.removeSync(root, { recursive: true });
     }
