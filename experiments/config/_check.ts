@@ -103,6 +103,13 @@ export function list(v: unknown, path: string, nonEmpty = false): unknown[] {
   return v;
 }
 
+/**
+ * Settings a resolved config holds only when the user sets them (so configs without them
+ * resolve as before). A run folder accepts keys added to the code since the run started, but
+ * not these: adding one to a started run changes what the run does.
+ */
+export const SET_ONLY_KEYS: ReadonlySet<string> = new Set(["reluSurrogate", "roundControls"]);
+
 /** `v[key]` through `check`, or `fallback` when the key is absent (or null). */
 export function opt<T>(
   v: Raw,

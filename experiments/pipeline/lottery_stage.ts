@@ -140,6 +140,12 @@ function validate(raw: Raw, path: string): Record<string, unknown> {
     if (cs.length && !s.evaluateRounds) {
       throw new ConfigError(p, "needs evaluateRounds (the controls are compared by evaluation)");
     }
+    if (cs.length && s.control !== "none") {
+      throw new ConfigError(
+        p,
+        `needs control: none (control: ${s.control} would make the last round's ticket a control)`,
+      );
+    }
     s.roundControls = cs;
   }
   if (perLayerRates && s.scope !== "layerwise") {
@@ -191,7 +197,8 @@ function runLottery(ctx: StageContext): StageOutcome {
     ctx.pruning.masks = masks;
   }
   const records: RoundRecord[] = [];
-  let seconds = 0;
+  // The stage's time is the tickets'; the per-round controls' time is reported on its own.
+  let seconds = 0, controlSeconds = 0;
   const saveRewind = () => {
     saveSafetensorsSync(rewindPath, model.stateDict(), {
       metadata: { stage: stage.name, step: String(s.rewindStep) },
@@ -247,7 +254,8 @@ function runLottery(ctx: StageContext): StageOutcome {
     if (control === "reinit") reinitialise(ctx);
     if (control === "random-mask") randomMask(ctx, masks);
   };
-  // The round's controls, each from θ_k at the ticket's mask; the ticket is reloaded after.
+  // The round's controls (reinit: the round's mask on fresh weights; random-mask: θ_k under a
+  // random mask of the same per-layer counts), trained from step k; the ticket is reloaded after.
   const runControls = (r: number): Record<string, JsonValue> => {
     const out: Record<string, JsonValue> = {};
     for (const c of s.roundControls ?? []) {
@@ -268,7 +276,7 @@ function runLottery(ctx: StageContext): StageOutcome {
         `done marker of ${name}`,
       );
       out[c] = rec.record;
-      seconds += rec.seconds;
+      controlSeconds += rec.seconds;
     }
     return out;
   };
@@ -360,6 +368,7 @@ function runLottery(ctx: StageContext): StageOutcome {
       rounds: records,
       rewindStep: s.rewindStep,
       sparsity: report as never,
+      ...(s.roundControls?.length ? { controlSeconds } : {}),
     },
   };
 }

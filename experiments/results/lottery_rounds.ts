@@ -36,16 +36,18 @@ export interface LotteryRow {
 /** Rows for every lottery configuration of `labelOf` (config id → label), in round order. */
 export function lotteryRows(db: DatabaseSync, labelOf: Map<string, string>): LotteryRow[] {
   const q = db.prepare(
-    "SELECT r.config_id, s.summary_json FROM stages s JOIN runs r USING (run_id) " +
+    "SELECT r.config_id, s.name AS stage, s.summary_json FROM stages s JOIN runs r USING (run_id) " +
       "WHERE s.kind = 'lottery' ORDER BY r.config_id, r.seed",
-  ).all() as { config_id: string; summary_json: string }[];
+  ).all() as { config_id: string; stage: string; summary_json: string }[];
   const acc = new Map<
     string,
     { row: Omit<LotteryRow, "clean" | "robust" | "seeds">; c: number[]; r: number[] }
   >();
   for (const row of q) {
-    const label = labelOf.get(row.config_id);
-    if (label === undefined) continue;
+    const base = labelOf.get(row.config_id);
+    if (base === undefined) continue;
+    // A stage not named "lottery" (e.g. one of two lottery stages) is named in the label.
+    const label = row.stage === "lottery" ? base : `${base} (${row.stage})`;
     const sum = JSON.parse(row.summary_json) as {
       rounds: {
         round: number;
@@ -63,7 +65,7 @@ export function lotteryRows(db: DatabaseSync, labelOf: Map<string, string>): Lot
       ];
       for (const [who, ev] of evs) {
         if (!ev) continue;
-        const key = JSON.stringify([row.config_id, r.round, who]);
+        const key = JSON.stringify([row.config_id, row.stage, r.round, who]);
         const a = acc.get(key) ??
           { row: { label, round: r.round, sparsity: r.sparsity, who, n: ev.n }, c: [], r: [] };
         a.c.push(100 * ev.cleanAccuracy);

@@ -152,8 +152,7 @@ function labels(groups: Map<string, RunRow[]>): Map<string, string> {
     const keys = [...new Set(flat.flatMap((f) => [...f.keys()]))].filter((k) =>
       k !== "seed" && !k.startsWith("seeds") && !k.startsWith("deviations")
     );
-    const part = (i: number, k: string) =>
-      `${k.split(".").slice(-2).join(".")}=${flat[i].get(k)}`.replaceAll('"', "");
+    const part = (i: number, k: string) => `${k.split(".").slice(-2).join(".")}=${flat[i].get(k)}`;
     const label = ids.map((_, i) =>
       keys.filter((k) => informative(k) && set(flat[i], k)).map((k) => part(i, k))
     );
@@ -170,7 +169,9 @@ function labels(groups: Map<string, RunRow[]>): Map<string, string> {
         label[i].push(...extra.filter((k) => set(flat[i], k)).map((k) => part(i, k)));
       }
     }
-    ids.forEach((id, i) => out.set(id, label[i].length ? `${name} ${label[i].join(" ")}` : name));
+    ids.forEach((id, i) =>
+      out.set(id, (label[i].length ? `${name} ${label[i].join(" ")}` : name).replaceAll('"', ""))
+    );
   }
   return out;
 }

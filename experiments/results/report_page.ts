@@ -71,8 +71,8 @@ export function renderMarkdown(p: ReportPage): string {
   return `# ${title}\n\n${count}; robust accuracy ` +
     `is the point-wise worst case over the listed attacks.\n\n${table}\n` +
     (lottery.length
-      ? `## Lottery tickets per round\n\nEach round's ticket and the controls trained at its ` +
-        `mask, on the round's evaluation subset.\n\n${lotteryMarkdown(lottery)}\n`
+      ? `## Lottery tickets per round\n\nEach round's ticket and the controls trained at that ` +
+        `round, on the round's evaluation subset.\n\n${lotteryMarkdown(lottery)}\n`
       : "") +
     figures.map((f) => `![${f.title}](figures/${f.id}.svg)\n`).join("\n") +
     (notes.length ? `\n${notes.map((n) => `- ${n}`).join("\n")}\n` : "");

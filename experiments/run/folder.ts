@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { writeFileAtomicSync } from "@topiary/core";
 import type { ExperimentConfig } from "../config/schema.ts";
+import { SET_ONLY_KEYS } from "../config/_check.ts";
 
 /** What a folder holds. */
 export type RunState = "new" | "partial" | "complete";
@@ -58,7 +59,8 @@ export class RunFolder {
    * Creates the folder and writes the config, or checks that an existing folder holds the
    * same config (a different one is an error naming the first differing key). Keys the stored
    * config lacks are settings added to the code since the run started; new keys default to
-   * the old behaviour, so they are accepted and the stored config is updated.
+   * the old behaviour, so they are accepted and the stored config is updated (but not the
+   * settings of SET_ONLY_KEYS, which change the run).
    */
   init(config: ExperimentConfig): void {
     Deno.mkdirSync(this.dir, { recursive: true });
@@ -126,7 +128,10 @@ export function firstDifference(
   allowAdded = false,
 ): string | null {
   if (JSON.stringify(a) === JSON.stringify(b)) return null;
-  if (allowAdded && a === undefined && path !== "") return null;
+  if (
+    allowAdded && a === undefined && path !== "" &&
+    !SET_ONLY_KEYS.has(path.slice(path.lastIndexOf(".") + 1))
+  ) return null;
   const sameShape = Array.isArray(a) === Array.isArray(b) &&
     (!Array.isArray(a) || a.length === (b as unknown[]).length);
   if (typeof a === "object" && a && typeof b === "object" && b && sameShape) {

@@ -238,7 +238,14 @@ export async function runExperiment(
 }
 
 /** Keys holding wall-clock times, dates or machine-load figures. */
-const TIMING_KEYS = new Set(["timings", "timing", "seconds", "timestamp", "imagesPerSecond"]);
+const TIMING_KEYS = new Set([
+  "timings",
+  "timing",
+  "seconds",
+  "controlSeconds",
+  "timestamp",
+  "imagesPerSecond",
+]);
 
 /** A copy of a JSON value without timing fields (what "identical result" compares). */
 export function withoutTimings(v: unknown): unknown {

@@ -142,6 +142,19 @@ Deno.test({
         () => resolveConfig(doc("none", { roundControls: ["none"] })),
         /roundControls/,
       );
+      assert.throws(
+        () => resolveConfig(doc("reinit", { roundControls: ["random-mask"] })),
+        /roundControls.*needs control: none/,
+      );
+      // Adding controls to a started (here: finished) run is a different config, not a new
+      // code default.
+      await assert.rejects(
+        () =>
+          runExperiment(resolveConfig(doc("none", { roundControls: ["reinit"] })), dirA, {
+            quiet: true,
+          }),
+        /holds a different config \(pipeline\.0\.settings\.roundControls/,
+      );
       // The report plots every round's ticket.
       const db = join(root, "results.sqlite");
       collect([dirA, dirC], db);

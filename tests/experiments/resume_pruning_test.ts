@@ -49,6 +49,22 @@ const CASES: [string, unknown[], string, RegExp][] = [
     /state-lottery-r1\.safetensors/,
   ],
   [
+    "a per-round lottery control",
+    [{
+      stage: "lottery",
+      sparsity: 0.75,
+      rate: 0.5,
+      rewindStep: 5,
+      epochs: 1,
+      evaluateRounds: 16,
+      roundControls: ["reinit", "random-mask"],
+    }],
+    // round 0: 8 writes; round 1's ticket: 4 step checkpoints, epoch end, model = 14; then
+    // its reinit control (the random-mask control and round 2 follow on resume).
+    "checkpoint:16",
+    /state-lottery-r1-reinit\.safetensors/,
+  ],
+  [
     "ADMM, just after a Z/U update",
     [
       { stage: "train", epochs: 1 },
