@@ -58,7 +58,7 @@ const { values: a } = parseArgs({
     "eval-n": { type: "string", default: "10000" },
     "eval-restarts": { type: "string", default: "10" },
     "square-queries": { type: "string", default: "5000" },
-    smooth: { type: "string", default: "10,30,3" },
+    smooth: { type: "string" },
     out: { type: "string" },
     quick: { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
@@ -84,19 +84,19 @@ const batchSize = num("batch", a.batch, true, 1);
 const evalN = quick ? 200 : num("eval-n", a["eval-n"], true, 1);
 const evalRestarts = quick ? 1 : num("eval-restarts", a["eval-restarts"], true, 1);
 const squareQueries = quick ? 100 : num("square-queries", a["square-queries"], true, 1);
-// --quick: no smooth attacks unless asked for.
-const smoothArg = quick && !Deno.args.some((x) => x.startsWith("--smooth")) ? "none" : a.smooth!;
+// Default 10,30,3; --quick: none unless asked for.
+const smoothArg = a.smooth ?? (quick ? "none" : "10,30,3");
 const smoothBetas = smoothArg === "none" ? [] : smoothArg.split(",").map((v) => {
   const n = Number(v);
   if (!(n > 0) || !Number.isFinite(n)) {
     throw new Error(
-      `--smooth must be "none" or positive numbers (comma-separated), got "${a.smooth}"`,
+      `--smooth must be "none" or positive numbers (comma-separated), got "${smoothArg}"`,
     );
   }
   return n;
 });
 if (new Set(smoothBetas).size !== smoothBetas.length) {
-  throw new Error(`--smooth lists a beta twice: "${a.smooth}"`);
+  throw new Error(`--smooth lists a beta twice: "${smoothArg}"`);
 }
 const out = a.out ?? `runs/robust-mnist${quick ? "-quick" : ""}/seed-${seed}`;
 const threat: ThreatModel = { norm: "linf", eps: 0.3 };

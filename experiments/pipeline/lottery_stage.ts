@@ -271,6 +271,7 @@ function runLottery(ctx: StageContext): StageOutcome {
         loadInto(folder.modelPath(roundName(r)), true);
         logRound(name, masks.report().sparsity, evaluation);
       }
+      // Read back from the marker, so a fresh and a resumed run hold the same record.
       const rec = folder.readJson<{ record: JsonValue; seconds: number }>(
         done,
         `done marker of ${name}`,

@@ -142,13 +142,13 @@ function labels(groups: Map<string, RunRow[]>): Map<string, string> {
     const flat = ids.map((id) => leaves(JSON.parse(groups.get(id)![0].config_json)));
     // Informative keys: values that differ among the configs that have them, and the stage
     // kinds where the pipelines differ.
+    const set = (f: Map<string, string>, k: string) =>
+      f.get(k) !== undefined && f.get(k) !== "null";
     const informative = (k: string) => {
-      const have = flat.filter((f) => f.has(k) && f.get(k) !== "null");
+      const have = flat.filter((f) => set(f, k));
       if (k.endsWith(".stage")) return have.length !== flat.length;
       return have.some((f) => f.get(k) !== have[0].get(k));
     };
-    const set = (f: Map<string, string>, k: string) =>
-      f.get(k) !== undefined && f.get(k) !== "null";
     const keys = [...new Set(flat.flatMap((f) => [...f.keys()]))].filter((k) =>
       k !== "seed" && !k.startsWith("seeds") && !k.startsWith("deviations")
     );
