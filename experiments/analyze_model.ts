@@ -12,7 +12,13 @@
  */
 
 import { parseArgs } from "node:util";
-import { BatchLoader, createModel, loadDataset } from "@topiary/core";
+import {
+  BatchLoader,
+  createModel,
+  DATASET_NAMES,
+  type DatasetName,
+  loadDataset,
+} from "@topiary/core";
 import { analyzeNetwork, type NetworkAnalysis } from "@topiary/pruning";
 import { loadModelFile } from "./pipeline/_load.ts";
 
@@ -32,7 +38,10 @@ if (!Number.isInteger(probe) || probe < 1) {
 }
 if (files.length === 0) throw new Error("give at least one model file");
 
-const test = await loadDataset(a.data!, "test");
+if (!(DATASET_NAMES as readonly string[]).includes(a.data!)) {
+  throw new Error(`--data must be one of ${DATASET_NAMES.join(", ")}, got ${a.data}`);
+}
+const test = await loadDataset(a.data as DatasetName, "test");
 const batch = new BatchLoader(test, { batchSize: Math.min(probe, test.length), shuffle: false })
   .batch(0, 0);
 const out: Record<string, NetworkAnalysis> = {};

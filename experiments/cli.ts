@@ -1,13 +1,13 @@
 /**
  * The experiments CLI (`deno task exp <command>`): run a config, run or resume a run folder,
- * expand and run a sweep locally or on Slurm, collect results into SQLite, write the report,
- * and show the state of run folders. Every command has `--help`; errors print one line
+ * expand and run a sweep locally or on Slurm, evaluate finished runs again, collect results
+ * into SQLite, write the report, and show the state of run folders. Every command has `--help`; errors print one line
  * naming the problem and exit with status 1 (2 for usage errors).
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { ConfigError } from "./config/_check.ts";
 import { loadConfigFile } from "./config/load.ts";
 import { listPresets } from "./config/presets.ts";
@@ -16,6 +16,7 @@ import { collect } from "./results/collect.ts";
 import { writeReport } from "./results/report.ts";
 import { RunFolder } from "./run/folder.ts";
 import { runExperiment } from "./run/run.ts";
+import { readEvaluationFile, reevaluateRun, runFoldersUnder } from "./run/reevaluate.ts";
 import { expandSweep, loadSweep, prepareSweep } from "./sweep/grid.ts";
 import { runLocal } from "./sweep/local.ts";
 import { followSlurm, submitSlurm } from "./sweep/slurm.ts";
@@ -28,6 +29,7 @@ commands:
   run CONFIG       run an experiment config (every seed, or --seed S)
   resume DIR       run or resume the run folder DIR (its config.json)
   sweep GRID       expand a sweep grid into run folders and run them (local or slurm)
+  evaluate DIR...  evaluate finished runs again with other attacks (evaluation-NAME.json)
   collect          gather result records into the SQLite database
   report           write the HTML and Markdown report from the database
   status           show run folders and whether they are new, partial or complete
@@ -47,6 +49,15 @@ Runs or resumes the run folder DIR from its config.json (what sweep workers run)
 Expands GRID into run folders under its "out" folder and runs the incomplete ones: locally,
 N processes at a time (default: the grid's "parallel"), or as one Slurm job array, followed
 with squeue/sacct until every task has ended (--no-follow: submit and return).`,
+  evaluate: `usage: deno task exp evaluate DIR... --attacks FILE [--name NAME] [--quiet]
+
+Evaluates the final model of every finished run folder at or under each DIR again with the
+evaluation in FILE (YAML: an "evaluation" mapping as in a config: attacks, subset, subsetSeed,
+batchSize; defaults resolved for each run's threat model) and writes its record to
+evaluation-NAME.json in the run folder (NAME: default FILE's base name); unfinished folders
+are listed and skipped, result.json is never changed. A record already there with the same
+evaluation is kept, so an interrupted command continues when run again; one with a different
+evaluation is an error.`,
   collect: `usage: deno task exp collect [DIR ...] [--db FILE]
 
 Gathers every result.json under the folders (default runs/) into the SQLite database FILE
@@ -206,6 +217,42 @@ async function cmdSweep(args: string[]): Promise<number> {
   return bad.length ? 1 : 0;
 }
 
+async function cmdEvaluate(args: string[]): Promise<number> {
+  const { values: v, positionals: p } = parse(args, {
+    attacks: { type: "string" },
+    name: { type: "string" },
+    quiet: { type: "boolean" },
+  });
+  if (v.help) return help("evaluate");
+  if (p.length === 0) throw new UsageError("evaluate takes at least one run folder");
+  const file = v.attacks as string | undefined;
+  if (!file) throw new UsageError("--attacks FILE is required");
+  const name = (v.name as string | undefined) ?? basename(file).replace(/\.(ya?ml|json)$/, "");
+  const raw = readEvaluationFile(file);
+  const dirs = runFoldersUnder(p);
+  if (dirs.length === 0) throw new Error(`no run folders under ${p.join(", ")}`);
+  let evaluated = 0;
+  for (const dir of dirs) {
+    if (new RunFolder(dir).state() !== "complete") {
+      console.error(`skipped ${dir}: not finished (no result.json)`);
+      continue;
+    }
+    const { record: r, existed } = await reevaluateRun(dir, raw, name, {
+      quiet: Boolean(v.quiet),
+      source: file,
+    });
+    const ev = r.record;
+    console.log(
+      `${dir}: ${existed ? "kept " : ""}evaluation-${name}.json: clean ` +
+        `${(100 * ev.cleanAccuracy).toFixed(2)}%, robust ${(100 * ev.robustAccuracy).toFixed(2)}%` +
+        ` (${ev.n} test images)` +
+        (ev.sanity.raised.length ? `; sanity flags: ${ev.sanity.raised.join(", ")}` : ""),
+    );
+    evaluated++;
+  }
+  return evaluated ? 0 : 1;
+}
+
 function cmdCollect(args: string[]): number {
   const { values: v, positionals: p } = parse(args, {
     db: { type: "string", default: join("runs", "results.sqlite") },
@@ -214,7 +261,7 @@ function cmdCollect(args: string[]): number {
   const s = collect(p.length ? p : ["runs"], v.db as string);
   console.log(
     `collect: ${s.found} result records; ${s.inserted} new, ${s.updated} updated, ` +
-      `${s.unchanged} unchanged -> ${v.db}`,
+      `${s.unchanged} unchanged; ${s.reevaluations} re-evaluations new or changed -> ${v.db}`,
   );
   for (const k of s.skipped) console.error(`skipped ${k.path}: ${k.reason}`);
   return 0;
@@ -269,6 +316,7 @@ const COMMANDS: Record<string, (a: string[]) => number | Promise<number>> = {
   run: cmdRun,
   resume: cmdResume,
   sweep: cmdSweep,
+  evaluate: cmdEvaluate,
   collect: cmdCollect,
   report: cmdReport,
   status: cmdStatus,

@@ -5,7 +5,9 @@
  * gradient-based closes the gap Square finds.
  *
  * Usage: deno run -A experiments/masking_check.ts [--checkpoint FILE] [--n N]
- *          [--extra plus|vertex|smooth|none] [--beta B]
+ *          [--extra plus|vertex|smooth|none] [--beta B] [--queries Q]
+ * (FILE: robust_mnist.ts's model.safetensors or a run's model-<stage>.safetensors, whose masks
+ * are ignored: pruned weights are zero; Q: Square's queries, default 5000)
  *   plus:   APGD-CE and APGD-DLR with 5 restarts each (AutoAttack+'s extra budget)
  *   vertex: PGD-CE and PGD-CW 50 × 10 from random vertices of the ball
  *   smooth: PGD-CE and PGD-CW 50 × 10, APGD-CE and APGD-T with the gradient through
@@ -24,7 +26,8 @@ import {
   square,
   type ThreatModel,
 } from "@topiary/attacks";
-import { createModel, loadDataset, loadSafetensorsSync, subset } from "@topiary/core";
+import { createModel, loadDataset, subset } from "@topiary/core";
+import { loadModelFile } from "./pipeline/_load.ts";
 
 const { values: a } = parseArgs({
   args: Deno.args,
@@ -33,6 +36,7 @@ const { values: a } = parseArgs({
     n: { type: "string", default: "2000" },
     extra: { type: "string", default: "plus" },
     beta: { type: "string", default: "10" },
+    queries: { type: "string", default: "5000" },
   },
 });
 const n = Number(a.n);
@@ -40,15 +44,17 @@ if (!Number.isInteger(n) || n < 1) throw new Error(`--n must be a positive integ
 if (!["plus", "vertex", "smooth", "none"].includes(a.extra!)) {
   throw new Error(`--extra must be plus, vertex, smooth or none, got ${a.extra}`);
 }
+const queries = Number(a.queries);
+if (!Number.isInteger(queries) || queries < 1) {
+  throw new Error(`--queries must be a positive integer, got ${a.queries}`);
+}
 const betas = a.beta!.split(",").map(Number);
 if (!betas.every((b) => b > 0)) {
   throw new Error(`--beta must be positive numbers (comma-separated), got ${a.beta}`);
 }
 
 const model = createModel("small_cnn", { seed: 0, init: false });
-const f = loadSafetensorsSync(a.checkpoint!);
-model.loadStateDict(f.tensors);
-for (const t of f.tensors.values()) t.dispose();
+loadModelFile(model, a.checkpoint!);
 const test = await loadDataset("mnist", "test");
 const first = subset(test, Int32Array.from({ length: Math.min(n, test.length) }, (_, i) => i));
 const threat: ThreatModel = { norm: "linf", eps: 0.3 };
@@ -76,7 +82,7 @@ if (a.extra === "plus") {
     attacks.push(pgd({ threat, steps: 50, stepSize: 0.01, restarts: 10, loss, start: "vertex" }));
   }
 }
-attacks.push(square({ threat, queries: 5000 }));
+attacks.push(square({ threat, queries }));
 const r = evaluateRobustness(model, first, attacks, { seed: 0, batchSize: 500, label: "check" });
 console.log(`${a.checkpoint}, first ${r.n} test images, extra attacks: ${a.extra}`);
 for (const x of r.attacks) {

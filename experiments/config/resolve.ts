@@ -284,6 +284,19 @@ function evaluation(v: unknown, path: string, eps: number): EvaluationConfig {
   };
 }
 
+/**
+ * Resolves an `evaluation` mapping on its own, for threat radius `eps` (a re-evaluation's
+ * attack file); errors name `source` and the key.
+ */
+export function resolveEvaluation(v: unknown, eps: number, source?: string): EvaluationConfig {
+  try {
+    return evaluation(v, "evaluation", eps);
+  } catch (e) {
+    if (e instanceof ConfigError && source) throw new ConfigError(e.key, e.detail, source);
+    throw e;
+  }
+}
+
 function pipeline(v: unknown, path: string): StageConfig[] {
   const raw = v === undefined ? [{ stage: "train" }] : list(v, path, true);
   const names = new Set<string>();

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Keeps an experiment across machines. `archive` copies every finished run's records (config,
-# result, metrics, stage markers) under the run roots into STORE, plus the model files named
-# with ROOT=MODEL (the models later runs start from); `restore` copies them back into runs/
-# where a run is not there yet, so the experiment's run.sh continues from them in a fresh
-# clone. Runs are deterministic (same seed, same thread count), so a restored run equals the
-# one that would be recomputed.
+# result, metrics, stage markers, re-evaluations) under the run roots into STORE, plus the
+# model files named with ROOT=MODEL (the models later runs start from); `restore` copies them
+# back into runs/ where a run is not there yet (and re-evaluations a run lacks), so the
+# experiment's run.sh continues from them in a fresh clone. Runs are deterministic (same seed,
+# same thread count), so a restored run equals the one that would be recomputed.
 #   bash experiments/configs/_archive.sh archive|restore STORE ROOT[=MODEL] ...
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,6 +27,7 @@ case "$mode" in
         mkdir -p "$dest"
         cp "$dir"/config.json "$dir"/result.json "$dir"/metrics.jsonl "$dest"/
         cp "$dir"/done-*.json "$dest"/ 2>/dev/null || true
+        cp "$dir"/evaluation-*.json "$dest"/ 2>/dev/null || true
         [ -n "$model" ] && cp "$dir/$model" "$dest"/
         true
       done
@@ -43,6 +44,11 @@ case "$mode" in
         # result.json last: it marks the run complete.
         find "$src" -maxdepth 1 -type f ! -name result.json -exec cp {} "$dir"/ \;
         cp "$src/result.json" "$dir/result.json"
+      else
+        # Re-evaluations (evaluation-NAME.json) archived since the run was restored.
+        find "$src" -maxdepth 1 -name 'evaluation-*.json' | while read -r f; do
+          [ -f "$dir/$(basename "$f")" ] || cp "$f" "$dir"/
+        done
       fi
     done
     ;;

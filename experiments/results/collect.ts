@@ -1,8 +1,9 @@
 /**
- * `collect`: gathers run folders (their `result.json`) into an SQLite database with
- * `node:sqlite`. Idempotent: a run's rows are keyed by the digest of its resolved config,
- * replaced in one transaction when collected again, and never deleted because a later
- * collection did not see them; collecting twice gives the same database.
+ * `collect`: gathers run folders (their `result.json`, and the re-evaluations
+ * `evaluation-NAME.json` next to it) into an SQLite database with `node:sqlite`.
+ * Idempotent: a run's rows are keyed by the digest of its resolved config, replaced in one
+ * transaction when collected again, and never deleted because a later collection did not
+ * see them; collecting twice gives the same database.
  * @module
  */
 
@@ -11,6 +12,7 @@ import { join, relative } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { exists } from "../run/folder.ts";
 import { RESULT_FORMAT, type RunResult } from "../run/run.ts";
+import { type Reevaluation, REEVALUATION_FORMAT } from "../run/reevaluate.ts";
 
 /** Version of the tables below; a database of another version is refused. */
 export const SCHEMA_VERSION = 2;
@@ -97,6 +99,17 @@ CREATE TABLE IF NOT EXISTS connectivity (
   disconnected_weights INTEGER NOT NULL,
   probe_images INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reevaluations (
+  run_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  clean_accuracy REAL NOT NULL,
+  robust_accuracy REAL NOT NULL,
+  n INTEGER NOT NULL,
+  sanity_flags TEXT NOT NULL,
+  attacks_json TEXT NOT NULL,
+  record_sha256 TEXT NOT NULL,
+  PRIMARY KEY (run_id, name)
+);
 CREATE TABLE IF NOT EXISTS sparsity (
   run_id TEXT NOT NULL,
   stage TEXT NOT NULL,
@@ -116,6 +129,7 @@ const TABLES = [
   "histograms",
   "units",
   "connectivity",
+  "reevaluations",
 ] as const;
 
 /** SHA-256 hex of a string. */
@@ -190,6 +204,8 @@ export interface CollectSummary {
   inserted: number;
   updated: number;
   unchanged: number;
+  /** Re-evaluation records (evaluation-NAME.json) inserted or replaced. */
+  reevaluations: number;
   /** Unreadable records, and duplicates (the same config and seed in another folder). */
   skipped: { path: string; reason: string }[];
 }
@@ -203,6 +219,7 @@ export function collect(roots: string[], dbPath: string): CollectSummary {
     inserted: 0,
     updated: 0,
     unchanged: 0,
+    reevaluations: 0,
     skipped: [],
   };
   try {
@@ -223,6 +240,7 @@ export function collect(roots: string[], dbPath: string): CollectSummary {
       const old = existing.get(runId) as { result_sha256: string; dir: string } | undefined;
       if (old?.result_sha256 === digest) {
         summary.unchanged++;
+        summary.reevaluations += collectReevaluations(db, runId, dir, summary);
         continue;
       }
       // The same config run in another folder: the folder collected first stays the record.
@@ -241,11 +259,60 @@ export function collect(roots: string[], dbPath: string): CollectSummary {
       }
       if (old) summary.updated++;
       else summary.inserted++;
+      summary.reevaluations += collectReevaluations(db, runId, dir, summary);
     }
   } finally {
     db.close();
   }
   return summary;
+}
+
+/**
+ * Inserts or replaces the re-evaluations (evaluation-NAME.json) of the run folder `dir`;
+ * returns how many changed. Unreadable ones are listed in `summary.skipped`.
+ */
+function collectReevaluations(
+  db: DatabaseSync,
+  runId: string,
+  dir: string,
+  summary: CollectSummary,
+): number {
+  const files = [...Deno.readDirSync(dir)]
+    .filter((e) => e.isFile && /^evaluation-.+\.json$/.test(e.name)).map((e) => e.name).sort();
+  const known = db.prepare("SELECT record_sha256 FROM reevaluations WHERE run_id = ? AND name = ?");
+  let changed = 0;
+  for (const f of files) {
+    const path = join(dir, f);
+    const text = Deno.readTextFileSync(path);
+    let r: Reevaluation;
+    try {
+      r = JSON.parse(text);
+      if (r.format !== REEVALUATION_FORMAT) throw new Error(`format is ${r.format}`);
+    } catch (e) {
+      summary.skipped.push({ path, reason: (e as Error).message });
+      continue;
+    }
+    const digest = sha(text);
+    const old = known.get(runId, r.name) as { record_sha256: string } | undefined;
+    if (old?.record_sha256 === digest) continue;
+    const ev = r.record;
+    db.prepare("INSERT OR REPLACE INTO reevaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
+      runId,
+      r.name,
+      ev.cleanAccuracy,
+      ev.robustAccuracy,
+      ev.n,
+      ev.sanity.raised.join(","),
+      JSON.stringify(ev.attacks.map((a) => ({
+        name: a.name,
+        accuracyCumulative: a.accuracyCumulative,
+        newlyBroken: a.newlyBroken,
+      }))),
+      digest,
+    );
+    changed++;
+  }
+  return changed;
 }
 
 function insertRun(db: DatabaseSync, runId: string, r: RunResult, dir: string, digest: string) {

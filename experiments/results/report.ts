@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { writeFileAtomicSync } from "@topiary/core";
 import { flattenJson } from "../config/_check.ts";
+import { type ReevaluationRow, reevaluationRows } from "./reevaluations.ts";
 import {
   type AccuracyRow,
   accuracySpec,
@@ -245,6 +246,7 @@ export async function writeReport(
   const figures: Figure[] = [];
   let configs: ConfigSummary[], runCount: number;
   let lottery: LotteryRow[] = [];
+  let reevaluations: ReevaluationRow[] = [];
   const notes: string[] = [];
   try {
     const s = summarize(db, o.name);
@@ -298,6 +300,7 @@ export async function writeReport(
         svg: await renderSvg(curvesSpec(curves)),
       });
     } else notes.push("No training curves: the runs have no train stage.");
+    reevaluations = reevaluationRows(db, s.labelOf);
     // Lottery tickets: every round's ticket and its controls (mean over seeds per round).
     lottery = lotteryRows(db, s.labelOf);
     if (lottery.length) {
@@ -394,7 +397,7 @@ export async function writeReport(
     writeFileAtomicSync(join(out, "figures", `${f.id}.svg`), enc.encode(f.svg));
   }
   const title = o.title ?? `Topiary report${o.name ? `: ${o.name}` : ""}`;
-  const page = { title, runs: runCount, configs, lottery, figures, notes };
+  const page = { title, runs: runCount, configs, lottery, reevaluations, figures, notes };
   const md = renderMarkdown(page), html = renderHtml(page);
   const htmlPath = join(out, "index.html"), mdPath = join(out, "results.md");
   writeFileAtomicSync(htmlPath, enc.encode(html));

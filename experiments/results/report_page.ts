@@ -1,12 +1,18 @@
 /**
- * The report's page: the results table, the lottery rounds, the figures and the notes, as
- * Markdown and as self-contained HTML (figures inline as SVG, no scripts).
+ * The report's page: the results table, the re-evaluations, the lottery rounds, the figures
+ * and the notes, as Markdown and as self-contained HTML (figures inline as SVG, no scripts).
  * @module
  */
 
 import type { Figure } from "./figures.ts";
 import { lotteryMarkdown, type LotteryRow } from "./lottery_rounds.ts";
 import { pm } from "./_stats.ts";
+import {
+  REEVALUATION_COLUMNS,
+  reevaluationCells,
+  reevaluationMarkdown,
+  type ReevaluationRow,
+} from "./reevaluations.ts";
 import type { ConfigSummary } from "./report.ts";
 
 /** What a report page shows. */
@@ -16,6 +22,8 @@ export interface ReportPage {
   runs: number;
   configs: ConfigSummary[];
   lottery: LotteryRow[];
+  /** Re-evaluations of the runs with other attacks (`deno task exp evaluate`). */
+  reevaluations: ReevaluationRow[];
   figures: Figure[];
   notes: string[];
 }
@@ -37,6 +45,20 @@ export function markdownTable(configs: ConfigSummary[]): string {
       `${c.attacks.map((a) => `${a.name} ${pm(a, c.seeds.length)}`).join("; ")} | ` +
       `${c.flags.join(", ") || "none"} |`
     ).join("\n") + "\n";
+}
+
+const REEVAL_INTRO = "The runs' final models evaluated again with other attacks " +
+  "(`deno task exp evaluate`); robust accuracy is the point-wise worst case over that " +
+  "evaluation's attacks, next to the runs' own.";
+
+/** The re-evaluations as an HTML table (empty for none). */
+function reevaluationHtml(rows: ReevaluationRow[]): string {
+  if (!rows.length) return "";
+  return `<h2>Re-evaluations</h2>\n<p>${esc(REEVAL_INTRO)}</p>\n<table><thead><tr>` +
+    REEVALUATION_COLUMNS.map((c) => `<th>${esc(c)}</th>`).join("") + "</tr></thead><tbody>\n" +
+    rows.map((r) => `<tr>${reevaluationCells(r).map((c) => `<td>${esc(c)}</td>`).join("")}</tr>`)
+      .join("\n") +
+    "\n</tbody></table>";
 }
 
 /** The lottery rounds as an HTML table (empty for none). */
@@ -65,11 +87,14 @@ function esc(s: string): string {
 
 /** The page as Markdown (figures linked from figures/). */
 export function renderMarkdown(p: ReportPage): string {
-  const { title, configs, lottery, figures, notes } = p;
+  const { title, configs, lottery, reevaluations, figures, notes } = p;
   const table = markdownTable(configs);
   const count = `${plural(p.runs, "run")} in ${plural(configs.length, "configuration")}`;
   return `# ${title}\n\n${count}; robust accuracy ` +
     `is the point-wise worst case over the listed attacks.\n\n${table}\n` +
+    (reevaluations.length
+      ? `## Re-evaluations\n\n${REEVAL_INTRO}\n\n${reevaluationMarkdown(reevaluations)}\n`
+      : "") +
     (lottery.length
       ? `## Lottery tickets per round\n\nEach round's ticket and the controls trained at that ` +
         `round, on the round's evaluation subset.\n\n${lotteryMarkdown(lottery)}\n`
@@ -104,6 +129,7 @@ ${
     ).join("\n")
   }
 </tbody></table>
+${reevaluationHtml(p.reevaluations)}
 ${lotteryHtml(lottery)}
 ${
     figures.map((f) =>

@@ -103,7 +103,7 @@ interface DoneMarker {
 }
 
 /** Makes the process's backend match the config's device and thread count. */
-function prepareBackend(cfg: ExperimentConfig): void {
+export function prepareBackend(cfg: ExperimentConfig): void {
   if (cfg.device === "cuda") {
     if (!availableBackends().includes("cuda")) {
       throw new Error(

@@ -22,7 +22,8 @@ async function capture(argv: string[]): Promise<{ code: number; out: string }> {
 }
 
 Deno.test("cli: every command has --help; bad usage and bad configs are one-line errors", async () => {
-  for (const cmd of ["run", "resume", "sweep", "collect", "report", "status", "presets"]) {
+  const commands = ["run", "resume", "sweep", "evaluate", "collect", "report", "status", "presets"];
+  for (const cmd of commands) {
     const r = await capture([cmd, "--help"]);
     assertEquals(r.code, 0);
     assert(r.out.startsWith(`usage: deno task exp ${cmd}`), r.out);
