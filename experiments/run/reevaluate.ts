@@ -9,7 +9,12 @@
  */
 
 import { join } from "node:path";
-import { collectProvenance, type Provenance, type RobustnessRecord } from "@topiary/attacks";
+import {
+  checkpointIdentity,
+  collectProvenance,
+  type Provenance,
+  type RobustnessRecord,
+} from "@topiary/attacks";
 import type { EvaluationConfig, ExperimentConfig } from "../config/schema.ts";
 import { ConfigError, mapping } from "../config/_check.ts";
 import { readYamlFile } from "../config/load.ts";
@@ -21,7 +26,7 @@ import type { PruningState } from "../pipeline/stage.ts";
 import { stageDefinition } from "../pipeline/stages.ts";
 import { loadRunData } from "./data.ts";
 import { exists, firstDifference, RunFolder } from "./folder.ts";
-import { prepareBackend } from "./run.ts";
+import { prepareBackend, type RunResult } from "./run.ts";
 
 /** The re-evaluation record format. */
 export const REEVALUATION_FORMAT = "topiary-reevaluation/1";
@@ -130,6 +135,16 @@ export async function reevaluateRun(
     }
     return { record: old, existed: true };
   }
+  // The model must be the one the run evaluated (its record holds the file's SHA-256).
+  const last = cfg.pipeline[cfg.pipeline.length - 1].name;
+  const run = folder.readJson<RunResult>(folder.resultPath, "result record");
+  const want = run.evaluation.checkpoint?.sha256;
+  if (want && checkpointIdentity(folder.modelPath(last)).sha256 !== want) {
+    throw new Error(
+      `${folder.modelPath(last)} is not the model the run evaluated (its SHA-256 differs from ` +
+        `the one in result.json); restore it or rerun the run`,
+    );
+  }
   prepareBackend(cfg);
   const test = (await loadRunData(cfg.data, cfg.seed)).test;
   const model = buildModel(cfg);
@@ -140,7 +155,6 @@ export async function reevaluateRun(
       stageDefinition(stage.kind).prepare?.(model, stage.settings, cfg.seed);
       loadStageModel(model, folder.modelPath(stage.name), pruning);
     }
-    const last = cfg.pipeline[cfg.pipeline.length - 1].name;
     const t0 = performance.now();
     const record = evaluateConfig({ ...cfg, evaluation }, model, test, {
       checkpoint: folder.modelPath(last),

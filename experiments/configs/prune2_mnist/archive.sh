@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Archives (or restores) the finished runs of the Pruning II experiment in
-# docs/results/prune2_mnist/runs (records only; see ../_archive.sh).
+# docs/results/prune2_mnist/runs (see ../_archive.sh): records, and the final models that
+# `deno task exp evaluate` re-evaluates (the robust-dense references: records only).
 #   bash experiments/configs/prune2_mnist/archive.sh archive|restore
 set -euo pipefail
 here=$(dirname "$0")
-bash "$here/../_archive.sh" "${1:-}" docs/results/prune2_mnist/runs runs/prune2-mnist
+r=runs/prune2-mnist
+bash "$here/../_archive.sh" "${1:-}" docs/results/prune2_mnist/runs "$r/robust-dense" \
+  "$r/clean-dense=model-train.safetensors" "$r/clean-lwm99=model-finetune.safetensors" \
+  "$r/admm=model-retrain.safetensors" "$r/atmc=model-atmc.safetensors" \
+  "$r/edgepopup=model-prune.safetensors"
