@@ -7,6 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
+import type { RobustnessRecord } from "@topiary/attacks";
 import { basename, join } from "node:path";
 import { ConfigError } from "./config/_check.ts";
 import { loadConfigFile } from "./config/load.ts";
@@ -137,13 +138,15 @@ async function runOne(cfg: ExperimentConfig, dir: string, quiet: boolean): Promi
     }
   }
   const r = await runExperiment(cfg, dir, { quiet });
-  const ev = r.evaluation;
-  console.log(
-    `${cfg.name} seed ${cfg.seed}: clean ${(100 * ev.cleanAccuracy).toFixed(2)}%, robust ` +
-      `${(100 * ev.robustAccuracy).toFixed(2)}% (${ev.attacks.map((a) => a.name).join(", ")}; ` +
-      `${ev.n} test images)` +
-      (ev.sanity.raised.length ? `; sanity flags: ${ev.sanity.raised.join(", ")}` : ""),
-  );
+  console.log(`${cfg.name} seed ${cfg.seed}: ${accuracyLine(r.evaluation)}`);
+}
+
+/** "clean x%, robust y% (attacks; n test images)", and the sanity flags raised. */
+function accuracyLine(ev: RobustnessRecord): string {
+  return `clean ${(100 * ev.cleanAccuracy).toFixed(2)}%, robust ` +
+    `${(100 * ev.robustAccuracy).toFixed(2)}% (${ev.attacks.map((a) => a.name).join(", ")}; ` +
+    `${ev.n} test images)` +
+    (ev.sanity.raised.length ? `; sanity flags: ${ev.sanity.raised.join(", ")}` : "");
 }
 
 async function cmdResume(args: string[]): Promise<number> {
@@ -241,12 +244,8 @@ async function cmdEvaluate(args: string[]): Promise<number> {
       quiet: Boolean(v.quiet),
       source: file,
     });
-    const ev = r.record;
     console.log(
-      `${dir}: ${existed ? "kept " : ""}evaluation-${name}.json: clean ` +
-        `${(100 * ev.cleanAccuracy).toFixed(2)}%, robust ${(100 * ev.robustAccuracy).toFixed(2)}%` +
-        ` (${ev.n} test images)` +
-        (ev.sanity.raised.length ? `; sanity flags: ${ev.sanity.raised.join(", ")}` : ""),
+      `${dir}: ${existed ? "kept " : ""}evaluation-${name}.json: ${accuracyLine(r.record)}`,
     );
     evaluated++;
   }

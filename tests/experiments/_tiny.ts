@@ -1,10 +1,11 @@
 /**
- * Helpers of the pipeline tests: the tiny synthetic config with a given pipeline, and a saved
- * model's tensors as host arrays.
+ * Helpers of the pipeline tests: the tiny synthetic config with a given pipeline, a saved
+ * model's tensors as host arrays, and the CLI run in-process with its output captured.
  * @module
  */
 
 import { loadSafetensorsSync } from "@topiary/core";
+import { main } from "../../experiments/cli.ts";
 import { readYamlFile } from "../../experiments/config/load.ts";
 import { resolveConfig } from "../../experiments/config/resolve.ts";
 
@@ -27,4 +28,18 @@ export function hostTensors(path: string, prefix = ""): Map<string, Float32Array
   );
   for (const t of f.tensors.values()) t.dispose();
   return out;
+}
+
+/** Runs the experiments CLI in-process, capturing its console output. */
+export async function capture(argv: string[]): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const { log, error } = console;
+  console.log = (...a: unknown[]) => lines.push(a.join(" "));
+  console.error = (...a: unknown[]) => lines.push(a.join(" "));
+  try {
+    return { code: await main(argv), out: lines.join("\n") };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
 }

@@ -1,25 +1,11 @@
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
-import { main } from "../../experiments/cli.ts";
+import { capture } from "./_tiny.ts";
 import { expandSweep, loadSweep, prepareSweep } from "../../experiments/sweep/grid.ts";
 import { runLocal } from "../../experiments/sweep/local.ts";
 import { folderStates } from "../../experiments/results/status.ts";
 
 const TINY = new URL("./fixtures/tiny.yaml", import.meta.url).pathname;
-
-/** Runs the CLI in-process, capturing console output. */
-async function capture(argv: string[]): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => lines.push(a.join(" "));
-  console.error = (...a: unknown[]) => lines.push(a.join(" "));
-  try {
-    return { code: await main(argv), out: lines.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 Deno.test("cli: every command has --help; bad usage and bad configs are one-line errors", async () => {
   const commands = ["run", "resume", "sweep", "evaluate", "collect", "report", "status", "presets"];

@@ -8,10 +8,9 @@
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
 import { getDefaultBackend } from "@topiary/core";
-import { main } from "../../experiments/cli.ts";
 import { reevaluateRun, type Reevaluation } from "../../experiments/run/reevaluate.ts";
 import { runExperiment, withoutTimings } from "../../experiments/run/run.ts";
-import { tinyConfig } from "./_tiny.ts";
+import { capture, tinyConfig } from "./_tiny.ts";
 
 /** The parts of an evaluation record that depend on the model and the attacks only. */
 function outcome(r: object): unknown {
@@ -88,7 +87,17 @@ Deno.test({
         reevaluateRun(dir, { attacks: [{ name: "nope" }] }, "b", { source: "f.yaml" }),
         /^ConfigError: f\.yaml: "evaluation\.attacks\[0\]\.name"/,
       );
-      // The run's own record is untouched.
+      // A model file changed since the run finished is refused.
+      const model = join(dir, "model-train.safetensors");
+      const bytes = Deno.readFileSync(model);
+      const changed = bytes.slice();
+      changed[changed.length - 1] ^= 1;
+      Deno.writeFileSync(model, changed);
+      await assert.rejects(
+        reevaluateRun(dir, SAME, "c"),
+        /model-train\.safetensors is not the model the run evaluated/,
+      );
+      Deno.writeFileSync(model, bytes);
       const partial = join(root, "partial");
       Deno.mkdirSync(partial);
       Deno.copyFileSync(join(dir, "config.json"), join(partial, "config.json"));
@@ -104,65 +113,55 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const root = Deno.makeTempDirSync({ prefix: "topiary-reeval-" });
-    const lines: string[] = [];
-    const { log, error } = console;
-    console.log = (...a: unknown[]) => lines.push(a.join(" "));
-    console.error = (...a: unknown[]) => lines.push(a.join(" "));
+    const run = join(root, "r", "seed-0");
+    /** Runs the CLI; returns its exit status and output. */
+    const cli = (...argv: string[]) => capture(argv);
     try {
-      await runExperiment(tinyConfig([{ stage: "train", epochs: 1 }]), join(root, "r", "seed-0"), {
-        quiet: true,
-      });
+      await runExperiment(tinyConfig([{ stage: "train", epochs: 1 }]), run, { quiet: true });
       const file = join(root, "strong.yaml");
       Deno.writeTextFileSync(file, "evaluation:\n  attacks:\n    - { name: pgd, steps: 7 }\n");
-      assertEquals(await main(["evaluate", root, "--attacks", file, "--quiet"]), 0);
-      assert(lines.some((l) => /seed-0: evaluation-strong\.json: clean/.test(l)), lines.join());
+      let r = await cli("evaluate", root, "--attacks", file, "--quiet");
+      assertEquals(r.code, 0);
+      assert(/seed-0: evaluation-strong\.json: clean/.test(r.out), r.out);
       const rec = JSON.parse(
-        Deno.readTextFileSync(join(root, "r", "seed-0", "evaluation-strong.json")),
+        Deno.readTextFileSync(join(run, "evaluation-strong.json")),
       ) as Reevaluation;
       assertEquals(rec.evaluation.attacks[0].steps, 7);
       assertEquals(rec.evaluation.subset, "all");
-      lines.length = 0;
-      assertEquals(await main(["evaluate", root, "--attacks", file, "--quiet"]), 0);
-      assert(lines.some((l) => /kept evaluation-strong\.json/.test(l)), lines.join());
+      r = await cli("evaluate", root, "--attacks", file, "--quiet");
+      assert(r.code === 0 && /kept evaluation-strong\.json/.test(r.out), r.out);
       // collect picks re-evaluations up (also of runs already collected), once; the report
       // shows them next to the run's own robust accuracy.
       const db = join(root, "r.sqlite"), rep = join(root, "report");
-      assertEquals(await main(["collect", join(root, "r"), "--db", db]), 0);
-      assert(lines.some((l) => /1 new.*; 1 re-evaluations new or changed/.test(l)), lines.join());
-      assertEquals(await main(["collect", join(root, "r"), "--db", db]), 0);
-      assert(lines.some((l) => /1 unchanged; 0 re-evaluations/.test(l)), lines.join());
-      assertEquals(await main(["report", "--db", db, "--out", rep]), 0);
+      r = await cli("collect", join(root, "r"), "--db", db);
+      assert(r.code === 0 && /1 new.*; 1 re-evaluations new or changed/.test(r.out), r.out);
+      r = await cli("collect", join(root, "r"), "--db", db);
+      assert(r.code === 0 && /1 unchanged; 0 re-evaluations/.test(r.out), r.out);
+      assertEquals((await cli("report", "--db", db, "--out", rep)).code, 0);
       const md = Deno.readTextFileSync(join(rep, "results.md"));
-      const result = JSON.parse(Deno.readTextFileSync(join(root, "r", "seed-0", "result.json")));
+      const result = JSON.parse(Deno.readTextFileSync(join(run, "result.json")));
       const pct = (x: number) => (100 * x).toFixed(2);
       const row = `| tiny | strong | 1 | 96 | ${pct(rec.record.cleanAccuracy)} | ` +
         `${pct(result.evaluation.robustAccuracy)} | ${pct(rec.record.robustAccuracy)} | ` +
         `pgd-ce ${pct(rec.record.attacks[0].accuracyCumulative)} |`;
       assert(md.includes("## Re-evaluations") && md.includes(row), md);
       assert(Deno.readTextFileSync(join(rep, "index.html")).includes("<h2>Re-evaluations</h2>"));
-      lines.length = 0;
       // Unfinished runs under the folder are listed and skipped; none finished is an error.
       const partial = join(root, "r", "seed-1");
       Deno.mkdirSync(partial);
-      Deno.copyFileSync(join(root, "r", "seed-0", "config.json"), join(partial, "config.json"));
-      lines.length = 0;
-      assertEquals(await main(["evaluate", root, "--attacks", file, "--quiet"]), 0);
-      assert(lines.some((l) => /skipped .*seed-1: not finished/.test(l)), lines.join());
-      assertEquals(await main(["evaluate", partial, "--attacks", file, "--quiet"]), 1);
+      Deno.copyFileSync(join(run, "config.json"), join(partial, "config.json"));
+      r = await cli("evaluate", root, "--attacks", file, "--quiet");
+      assert(r.code === 0 && /skipped .*seed-1: not finished/.test(r.out), r.out);
+      assertEquals((await cli("evaluate", partial, "--attacks", file, "--quiet")).code, 1);
       Deno.writeTextFileSync(file, "attacks: []\n");
-      lines.length = 0;
-      assertEquals(await main(["evaluate", root, "--attacks", file]), 1);
-      assert(/strong\.yaml: "attacks": unknown key/.test(lines.join()), lines.join());
-      lines.length = 0;
-      assertEquals(await main(["evaluate", root]), 2);
-      assert(/--attacks FILE is required/.test(lines.join()));
+      r = await cli("evaluate", root, "--attacks", file);
+      assert(r.code === 1 && /strong\.yaml: "attacks": unknown key/.test(r.out), r.out);
+      r = await cli("evaluate", root);
+      assert(r.code === 2 && /--attacks FILE is required/.test(r.out), r.out);
       Deno.writeTextFileSync(file, "evaluation: {}\n");
-      lines.length = 0;
-      assertEquals(await main(["evaluate", join(root, "none"), "--attacks", file]), 1);
-      assert(/none does not exist/.test(lines.join()), lines.join());
+      r = await cli("evaluate", join(root, "none"), "--attacks", file);
+      assert(r.code === 1 && /none does not exist/.test(r.out), r.out);
     } finally {
-      console.log = log;
-      console.error = error;
       Deno.removeSync(root, { recursive: true });
     }
   },
