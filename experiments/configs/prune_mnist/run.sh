@@ -10,12 +10,13 @@ bash "$here/archive.sh" restore
 trap 'bash "$here/archive.sh" archive' EXIT
 deno task exp run "$here/dense.yaml" --quiet
 deno task exp sweep "$here/pruned.yaml" --parallel 1 --quiet
-# The stronger evaluation (strong.yaml) of every finished model, in this order: the 99%
-# models (HYDRA vs LWM at 99%), the dense ones, the rest; records already there are kept.
-deno task exp evaluate runs/prune-mnist/pruned/*sparsity=0.99* runs/prune-mnist-dense \
-  runs/prune-mnist --attacks "$here/strong.yaml" --quiet
+# The stronger evaluation (strong.yaml) of every finished model, in this order: the 99% and the
+# dense models (HYDRA vs LWM at 99%; the reference for the lottery tickets), the lottery
+# tickets after their runs, then the rest; records already there are kept.
+strong=(--attacks "$here/strong.yaml" --quiet)
+deno task exp evaluate runs/prune-mnist/pruned/*sparsity=0.99* runs/prune-mnist-dense "${strong[@]}"
 deno task exp run "$here/imp.yaml" --quiet
-deno task exp evaluate runs/prune-mnist-imp --attacks "$here/strong.yaml" --quiet
+deno task exp evaluate runs/prune-mnist-imp runs/prune-mnist "${strong[@]}"
 deno task exp collect runs/prune-mnist-dense runs/prune-mnist runs/prune-mnist-imp \
   --db runs/prune-mnist.sqlite
 deno task exp report --db runs/prune-mnist.sqlite --out runs/prune-mnist-report
