@@ -326,14 +326,21 @@ export async function writeReport(
     const pruned = new Set(configs.filter((c) => c.method !== "dense").map((c) => c.configId));
     const mine = layers.filter((l) => pruned.has(l.config_id));
     if (mine.length) {
-      const pts: SparsityPoint[] = configs.flatMap((c) =>
-        (["clean", "robust"] as const).map((metric) => ({
+      const pts: SparsityPoint[] = configs.flatMap((c) => [
+        ...(["clean", "robust"] as const).map((metric) => ({
           method: c.method,
           sparsity: 100 * c.sparsity,
           metric,
           value: c[metric].mean,
-        }))
-      );
+        })),
+        // Robust accuracy under each re-evaluation, as its own line style.
+        ...reevaluations.filter((r) => r.label === c.label).map((r) => ({
+          method: c.method,
+          sparsity: 100 * c.sparsity,
+          metric: `robust (${r.name})`,
+          value: r.robust.mean,
+        })),
+      ]);
       figures.push({
         id: "sparsity",
         title: "Accuracy vs sparsity per method (mean over seeds)",

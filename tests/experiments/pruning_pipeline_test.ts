@@ -9,6 +9,7 @@ import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
 import { collect } from "../../experiments/results/collect.ts";
 import { writeReport } from "../../experiments/results/report.ts";
+import { reevaluateRun } from "../../experiments/run/reevaluate.ts";
 import { runExperiment } from "../../experiments/run/run.ts";
 import { hostTensors, tinyConfig } from "./_tiny.ts";
 
@@ -99,10 +100,18 @@ Deno.test({
         gs.sparsity.kept,
         "pruned weights are zero at the end",
       );
+      // A re-evaluation of the LWM run is a line of its own in the accuracy-vs-sparsity figure.
+      await reevaluateRun(join(root, "lwm"), { attacks: [{ name: "pgd", steps: 3 }] }, "strong", {
+        quiet: true,
+      });
       const db = join(root, "results.sqlite");
       assertEquals(collect([root], db).inserted, 4);
       const rep = await writeReport(db, join(root, "report"));
       const html = Deno.readTextFileSync(rep.html);
+      assert(
+        Deno.readTextFileSync(join(root, "report", "figures", "sparsity.svg"))
+          .includes("robust (strong)"),
+      );
       for (const id of ["accuracy", "curves", "sparsity", "layers", "histograms", "units"]) {
         assert(html.includes(`<figure id="fig-${id}">`), id);
       }
