@@ -289,12 +289,7 @@ function evaluation(v: unknown, path: string, eps: number): EvaluationConfig {
  * attack file); errors name `source` and the key.
  */
 export function resolveEvaluation(v: unknown, eps: number, source?: string): EvaluationConfig {
-  try {
-    return evaluation(v, "evaluation", eps);
-  } catch (e) {
-    if (e instanceof ConfigError && source) throw new ConfigError(e.key, e.detail, source);
-    throw e;
-  }
+  return sourced(source, () => evaluation(v, "evaluation", eps));
 }
 
 function pipeline(v: unknown, path: string): StageConfig[] {
@@ -341,12 +336,15 @@ export interface ResolveOptions {
  * `deviations` with the reason the document gives under `deviations: {key: reason}`.
  */
 export function resolveConfig(doc: unknown, opts: ResolveOptions = {}): ExperimentConfig {
+  return sourced(opts.source, () => resolveInner(doc, opts));
+}
+
+/** Runs `f`; a ConfigError it throws is rethrown naming `source` (when given). */
+function sourced<T>(source: string | undefined, f: () => T): T {
   try {
-    return resolveInner(doc, opts);
+    return f();
   } catch (e) {
-    if (e instanceof ConfigError && opts.source) {
-      throw new ConfigError(e.key, e.detail, opts.source);
-    }
+    if (e instanceof ConfigError && source) throw new ConfigError(e.key, e.detail, source);
     throw e;
   }
 }

@@ -226,14 +226,8 @@ export function collect(roots: string[], dbPath: string): CollectSummary {
     const existing = db.prepare("SELECT result_sha256, dir FROM runs WHERE run_id = ?");
     for (const path of files) {
       const text = Deno.readTextFileSync(path);
-      let r: RunResult;
-      try {
-        r = JSON.parse(text);
-        if (r.format !== RESULT_FORMAT) throw new Error(`format is ${r.format}`);
-      } catch (e) {
-        summary.skipped.push({ path, reason: (e as Error).message });
-        continue;
-      }
+      const r = parseRecord<RunResult>(path, text, RESULT_FORMAT, summary);
+      if (!r) continue;
       const runId = sha(JSON.stringify(r.config));
       const digest = sha(text);
       const dir = relative(Deno.cwd(), join(path, "..")) || ".";
@@ -267,6 +261,23 @@ export function collect(roots: string[], dbPath: string): CollectSummary {
   return summary;
 }
 
+/** Parses a record of `format`, or lists it in `summary.skipped` and returns null. */
+function parseRecord<T extends { format: string }>(
+  path: string,
+  text: string,
+  format: string,
+  summary: CollectSummary,
+): T | null {
+  try {
+    const r = JSON.parse(text) as T;
+    if (r.format !== format) throw new Error(`format is ${r.format}`);
+    return r;
+  } catch (e) {
+    summary.skipped.push({ path, reason: (e as Error).message });
+    return null;
+  }
+}
+
 /**
  * Inserts or replaces the re-evaluations (evaluation-NAME.json) of the run folder `dir`;
  * returns how many changed. Unreadable ones are listed in `summary.skipped`.
@@ -284,14 +295,8 @@ function collectReevaluations(
   for (const f of files) {
     const path = join(dir, f);
     const text = Deno.readTextFileSync(path);
-    let r: Reevaluation;
-    try {
-      r = JSON.parse(text);
-      if (r.format !== REEVALUATION_FORMAT) throw new Error(`format is ${r.format}`);
-    } catch (e) {
-      summary.skipped.push({ path, reason: (e as Error).message });
-      continue;
-    }
+    const r = parseRecord<Reevaluation>(path, text, REEVALUATION_FORMAT, summary);
+    if (!r) continue;
     const digest = sha(text);
     const old = known.get(runId, r.name) as { record_sha256: string } | undefined;
     if (old?.record_sha256 === digest) continue;
