@@ -25,11 +25,12 @@ case "$mode" in
         dir=$(dirname "$result")
         dest="$store/${dir#runs/}"
         mkdir -p "$dest"
-        cp "$dir"/config.json "$dir"/result.json "$dir"/metrics.jsonl "$dest"/
-        cp "$dir"/done-*.json "$dest"/ 2>/dev/null || true
-        cp "$dir"/evaluation-*.json "$dest"/ 2>/dev/null || true
-        [ -n "$model" ] && cp "$dir/$model" "$dest"/
-        true
+        cp "$dir"/config.json "$dir"/result.json "$dest"/
+        # A run without training (load, then evaluate) has no metrics.jsonl.
+        for f in "$dir"/metrics.jsonl "$dir"/done-*.json "$dir"/evaluation-*.json; do
+          if [ -f "$f" ]; then cp "$f" "$dest"/; fi
+        done
+        if [ -n "$model" ]; then cp "$dir/$model" "$dest"/; fi
       done
     done
     echo "archived $(find "$store" -name result.json 2>/dev/null | wc -l) finished runs into $store"

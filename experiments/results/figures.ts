@@ -14,9 +14,10 @@ export interface Figure {
   svg: string;
 }
 
-/** Renders a Vega-Lite spec to SVG. */
+/** Renders a Vega-Lite spec to SVG (legend labels are never cut: they name configurations). */
 export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
-  const compiled = vl.compile(spec).spec;
+  const config = { ...spec.config, legend: { labelLimit: 0, ...spec.config?.legend } };
+  const compiled = vl.compile({ ...spec, config } as vl.TopLevelSpec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: "none" });
   try {
     return await view.toSVG();
@@ -107,19 +108,47 @@ export interface SparsityPoint {
   value: number;
 }
 
-/** Accuracy against sparsity, one line per method and metric (filled by pruning runs). */
+/**
+ * Accuracy against sparsity, one line per method and metric (filled by pruning runs). The x axis
+ * is the share of weights kept on a reversed log scale, so 90%, 95% and 99% sparsity (10, 5, 1%
+ * kept) are spread out instead of crowded at the right edge; dense sits at 100% kept.
+ */
 export function sparsitySpec(points: SparsityPoint[]): vl.TopLevelSpec {
+  // A log axis has no 0: a 100%-sparse point is drawn at the smallest share of one weight in 10^4.
+  const values = points.map((p) => ({ ...p, kept: Math.max(100 - p.sparsity, 0.01) }));
+  // The axis ends at the largest tick at or below the smallest share kept (99.0% of the prunable
+  // weights can be 98.9997% of all, so compare with a small tolerance).
+  const least = Math.min(100, ...values.map((v) => v.kept));
+  const candidates = [100, 50, 30, 10, 5, 3, 1, 0.5, 0.3, 0.1, 0.05, 0.01];
+  const low = candidates.find((t) => t <= least * 1.001) ?? 0.01;
+  const ticks = candidates.filter((t) => t >= low);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     width: WIDTH,
     height: 260,
-    data: { values: points },
+    data: { values },
     mark: { type: "line", point: true },
     encoding: {
-      x: { field: "sparsity", type: "quantitative", title: "sparsity (%)" },
+      x: {
+        field: "kept",
+        type: "quantitative",
+        title: "weights kept (%, log scale)",
+        scale: { type: "log", reverse: true, domain: [low, 100] },
+        axis: { values: ticks },
+      },
       y: { field: "value", type: "quantitative", title: "test accuracy (%)" },
       color: { field: "method", type: "nominal" },
-      strokeDash: { field: "metric", type: "nominal" },
+      strokeDash: {
+        field: "metric",
+        type: "nominal",
+        // Dashed strokes as legend symbols (with a fill set, vega-lite hides their stroke).
+        legend: {
+          symbolType: "stroke",
+          symbolStrokeColor: "#444",
+          symbolFillColor: "transparent",
+          symbolStrokeWidth: 2,
+        },
+      },
     },
   };
 }

@@ -107,6 +107,8 @@ export interface ConfigSummary {
   method: string;
   /** Sparsity of the prunable weights (0 for dense). */
   sparsity: number;
+  /** Training objective of the runs ("pgd", "clean", ...). */
+  objective: string;
   nonzeroParameters: number;
   name: string;
   configId: string;
@@ -205,6 +207,7 @@ export function summarize(db: DatabaseSync, name?: string): {
       label: labelOf.get(id)!,
       method: rows[0].method,
       sparsity: rows[0].sparsity,
+      objective: rows[0].objective,
       nonzeroParameters: rows[0].nonzero_parameters,
       name: rows[0].name,
       configId: id,
@@ -221,6 +224,33 @@ export function summarize(db: DatabaseSync, name?: string): {
     };
   });
   return { configs, runs, labelOf };
+}
+
+/**
+ * The points of the accuracy-vs-sparsity figure: clean and robust accuracy of every
+ * configuration and its re-evaluations (a line style each), one line per method, and per method
+ * and training objective where the configurations train with more than one.
+ */
+export function sparsityPoints(
+  configs: ConfigSummary[],
+  reevaluations: ReevaluationRow[],
+): SparsityPoint[] {
+  const mixed = new Set(configs.map((c) => c.objective)).size > 1;
+  const series = (c: ConfigSummary) => mixed ? `${c.method} (${c.objective})` : c.method;
+  return configs.flatMap((c) => [
+    ...(["clean", "robust"] as const).map((metric) => ({
+      method: series(c),
+      sparsity: 100 * c.sparsity,
+      metric,
+      value: c[metric].mean,
+    })),
+    ...reevaluations.filter((r) => r.label === c.label).map((r) => ({
+      method: series(c),
+      sparsity: 100 * c.sparsity,
+      metric: `robust (${r.name})`,
+      value: r.robust.mean,
+    })),
+  ]);
 }
 
 /** Options of {@link writeReport}. */
@@ -304,9 +334,10 @@ export async function writeReport(
     // Lottery tickets: every round's ticket and its controls (mean over seeds per round).
     lottery = lotteryRows(db, s.labelOf);
     if (lottery.length) {
+      const oneLottery = new Set(lottery.map((r) => r.label)).size === 1;
       const pts: SparsityPoint[] = lottery.flatMap((r) =>
         (["clean", "robust"] as const).map((metric) => ({
-          method: r.who === "ticket" ? r.label : `${r.label}, ${r.who}`,
+          method: oneLottery ? r.who : `${r.label}, ${r.who}`,
           sparsity: 100 * r.sparsity,
           metric,
           value: r[metric].mean,
@@ -326,21 +357,7 @@ export async function writeReport(
     const pruned = new Set(configs.filter((c) => c.method !== "dense").map((c) => c.configId));
     const mine = layers.filter((l) => pruned.has(l.config_id));
     if (mine.length) {
-      const pts: SparsityPoint[] = configs.flatMap((c) => [
-        ...(["clean", "robust"] as const).map((metric) => ({
-          method: c.method,
-          sparsity: 100 * c.sparsity,
-          metric,
-          value: c[metric].mean,
-        })),
-        // Robust accuracy under each re-evaluation, as its own line style.
-        ...reevaluations.filter((r) => r.label === c.label).map((r) => ({
-          method: c.method,
-          sparsity: 100 * c.sparsity,
-          metric: `robust (${r.name})`,
-          value: r.robust.mean,
-        })),
-      ]);
+      const pts = sparsityPoints(configs, reevaluations);
       figures.push({
         id: "sparsity",
         title: "Accuracy vs sparsity per method (mean over seeds)",

@@ -8,4 +8,5 @@ set -euo pipefail
 here=$(dirname "$0")
 bash "$here/../_archive.sh" "${1:-}" docs/results/prune_mnist/runs \
   runs/prune-mnist-dense=model-train.safetensors runs/prune-mnist=model-finetune.safetensors \
-  runs/prune-mnist-imp=model-lottery.safetensors
+  runs/prune-mnist-imp=model-lottery.safetensors \
+  runs/prune-mnist-imp-targets=model-lottery.safetensors

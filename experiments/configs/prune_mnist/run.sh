@@ -2,21 +2,30 @@
 # The documented MNIST pruning experiment (docs/results/pruning_mnist.md), end to end and
 # resumable: run it again after an interruption and it continues where it stopped. Finished
 # runs are kept in docs/results/prune_mnist/runs (archive.sh), so a fresh clone continues too.
-#   bash experiments/configs/prune_mnist/run.sh
+#   bash experiments/configs/prune_mnist/run.sh [--rest]
+# --rest adds the strong evaluation of the 90% and 95% models (run_all.sh runs it last).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 here=experiments/configs/prune_mnist
 bash "$here/archive.sh" restore
 trap 'bash "$here/archive.sh" archive' EXIT
+collect_report() {
+  deno task exp collect runs/prune-mnist-dense runs/prune-mnist runs/prune-mnist-imp \
+    runs/prune-mnist-imp-targets --db runs/prune-mnist.sqlite
+  deno task exp report --db runs/prune-mnist.sqlite --out runs/prune-mnist-report
+}
 deno task exp run "$here/dense.yaml" --quiet
 deno task exp sweep "$here/pruned.yaml" --parallel 1 --quiet
-# The stronger evaluation (strong.yaml) of every finished model, in this order: the 99% and the
-# dense models (HYDRA vs LWM at 99%; the reference for the lottery tickets), the lottery
-# tickets after their runs, then the rest; records already there are kept.
+# The stronger evaluation (strong.yaml) of the models the conclusions rest on: the 99% and the
+# dense models (HYDRA vs LWM at 99%; the reference for the lottery tickets), then the lottery
+# tickets after their runs; records already there are kept.
 strong=(--attacks "$here/strong.yaml" --quiet)
 deno task exp evaluate runs/prune-mnist/pruned/*sparsity=0.99* runs/prune-mnist-dense "${strong[@]}"
 deno task exp run "$here/imp.yaml" --quiet
-deno task exp evaluate runs/prune-mnist-imp runs/prune-mnist "${strong[@]}"
-deno task exp collect runs/prune-mnist-dense runs/prune-mnist runs/prune-mnist-imp \
-  --db runs/prune-mnist.sqlite
-deno task exp report --db runs/prune-mnist.sqlite --out runs/prune-mnist-report
+deno task exp evaluate runs/prune-mnist-imp "${strong[@]}"
+deno task exp sweep "$here/imp_targets.yaml" --parallel 1 --quiet
+collect_report
+if [ "${1:-}" = --rest ]; then
+  deno task exp evaluate runs/prune-mnist runs/prune-mnist-imp-targets "${strong[@]}"
+  collect_report
+fi
