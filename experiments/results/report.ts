@@ -121,8 +121,6 @@ export interface ConfigSummary {
   flags: string[];
 }
 
-export { meanStd };
-
 /** Leaves of a config by dotted path, stages by name ("prune.method"), lists kept whole. */
 function leaves(config: Record<string, unknown>): Map<string, string> {
   const { pipeline, ...rest } = config;

@@ -1,10 +1,10 @@
 /**
  * Re-evaluating finished runs with another evaluation (e.g. a stronger attack list than the
- * one they were run with): the run's final model is restored exactly as a resumed run restores
- * it (every stage's preparation, then its saved weights and masks), evaluated, and the record
- * written to `evaluation-<name>.json` in the run folder. The run's own `result.json` is never
- * changed; a record that exists with the same evaluation is kept (the command resumes), one
- * with a different evaluation is refused.
+ * one they were run with): the run's final model is restored (every stage's preparation, then
+ * the final stage's saved weights, scores and masks; the SHA-256 checked against the run's
+ * record), evaluated, and the record written to `evaluation-<name>.json` in the run folder.
+ * The run's own `result.json` is never changed; a record that exists with the same evaluation
+ * is kept (the command resumes), one with a different evaluation is refused.
  * @module
  */
 
@@ -150,11 +150,13 @@ export async function reevaluateRun(
   const model = buildModel(cfg);
   const pruning: PruningState = { masks: null, denseWeights: null, filterPlans: [] };
   try {
-    // As a resumed run restores finished stages: each stage's preparation, then its model.
+    // Each stage's preparation (score layers, frozen weights), then the final stage's model file:
+    // it holds every weight, score and mask and all filter plans, so the earlier stages' files
+    // are not needed (an archived run keeps only the final one).
     for (const stage of cfg.pipeline) {
       stageDefinition(stage.kind).prepare?.(model, stage.settings, cfg.seed);
-      loadStageModel(model, folder.modelPath(stage.name), pruning);
     }
+    loadStageModel(model, folder.modelPath(last), pruning);
     const t0 = performance.now();
     const record = evaluateConfig({ ...cfg, evaluation }, model, test, {
       checkpoint: folder.modelPath(last),

@@ -1,6 +1,7 @@
 /**
  * Re-evaluating finished runs (`deno task exp evaluate`): the restored final model is the
- * run's (the same evaluation reproduces the run's record for masked and edge-popup models),
+ * run's (the same evaluation reproduces the run's record for masked, HYDRA and edge-popup models
+ * from the final stage's model file alone, as archived),
  * records are kept and resumed, bad input is refused with one clear error.
  * @module
  */
@@ -24,7 +25,7 @@ const SAME = {
 };
 
 Deno.test({
-  name: "evaluate: the same evaluation reproduces a finished run's record (masked, edge-popup)",
+  name: "evaluate: the same evaluation reproduces a finished run's record from its final model file",
   sanitizeResources: false,
   fn: async () => {
     const root = Deno.makeTempDirSync({ prefix: "topiary-reeval-" });
@@ -37,11 +38,24 @@ Deno.test({
           { stage: "prune", method: "lwm", sparsity: 0.7 },
           { stage: "train", name: "finetune", epochs: 1 },
         ],
+        hydra: [
+          { stage: "train", epochs: 1 },
+          { stage: "prune", method: "hydra", sparsity: 0.7, epochs: 1 },
+          { stage: "train", name: "finetune", epochs: 1 },
+        ],
         edgepopup: [{ stage: "prune", method: "edgepopup", sparsity: 0.5, epochs: 1 }],
       };
       for (const [name, pipeline] of Object.entries(pipelines)) {
         const dir = join(root, name);
         const run = await runExperiment(tinyConfig(pipeline), dir, { quiet: true });
+        // As in an archived run: only the final stage's model file is kept.
+        const final = pipeline[pipeline.length - 1] as { stage: string; name?: string };
+        const keep = `model-${final.name ?? final.stage}.safetensors`;
+        for (const f of Deno.readDirSync(dir)) {
+          if (f.name.endsWith(".safetensors") && f.name !== keep) {
+            Deno.removeSync(join(dir, f.name));
+          }
+        }
         const { record, existed } = await reevaluateRun(dir, SAME, "same", { quiet: true });
         assert(!existed);
         assertEquals(outcome(record.record), outcome(run.evaluation), name);
