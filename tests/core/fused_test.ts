@@ -8,77 +8,7 @@ import {
   tensor,
 } from "@topiary/core";
 import { assertClose, assertThrowsMsg, opTest, randomData, values } from "../_harness.ts";
-
-const f32 = (a: ArrayLike<number>) => Float64Array.from(Float32Array.from(a));
-
-interface SgdCfg {
-  lr: number;
-  momentum?: number;
-  dampening?: number;
-  weightDecay?: number;
-  nesterov?: boolean;
-}
-
-/** torch.optim.SGD, one step in float64 (firstStep: the momentum buffer starts as d). */
-function sgdRef(
-  w: Float64Array,
-  g: ArrayLike<number>,
-  buf: Float64Array,
-  c: SgdCfg,
-  firstStep: boolean,
-  mask?: ArrayLike<number>,
-): void {
-  const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false } = c;
-  for (let i = 0; i < w.length; i++) {
-    if (mask && mask[i] === 0) {
-      w[i] = 0;
-      buf[i] = 0;
-      continue;
-    }
-    let d = g[i] + weightDecay * w[i];
-    if (momentum !== 0) {
-      buf[i] = firstStep ? d : momentum * buf[i] + (1 - dampening) * d;
-      d = nesterov ? d + momentum * buf[i] : buf[i];
-    }
-    w[i] -= lr * d;
-  }
-}
-
-interface AdamCfg {
-  lr: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  weightDecay?: number;
-  decoupled?: boolean;
-}
-
-/** torch.optim.Adam / AdamW (amsgrad off), one step in float64; step counts from 1. */
-function adamRef(
-  w: Float64Array,
-  g: ArrayLike<number>,
-  m: Float64Array,
-  v: Float64Array,
-  c: AdamCfg,
-  step: number,
-  mask?: ArrayLike<number>,
-): void {
-  const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, decoupled = false } = c;
-  const bc1 = 1 - beta1 ** step, bc2 = 1 - beta2 ** step;
-  for (let i = 0; i < w.length; i++) {
-    if (mask && mask[i] === 0) {
-      w[i] = m[i] = v[i] = 0;
-      continue;
-    }
-    let gr = g[i];
-    if (decoupled) w[i] *= 1 - lr * weightDecay;
-    else gr += weightDecay * w[i];
-    m[i] = beta1 * m[i] + (1 - beta1) * gr;
-    v[i] = beta2 * v[i] + (1 - beta2) * gr * gr;
-    const denom = Math.sqrt(v[i]) / Math.sqrt(bc2) + eps;
-    w[i] -= (lr / bc1) * (m[i] / denom);
-  }
-}
+import { type AdamCfg, adamRef, f32, type SgdCfg, sgdRef } from "./optim/_reference.ts";
 
 const N = 64;
 const STEPS = 6;
