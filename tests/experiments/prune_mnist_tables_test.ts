@@ -26,7 +26,9 @@ Deno.test("pruning_mnist.md: the finished rows equal tables.ts on the archived r
     stderr: "piped",
   }).output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const generated = new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.startsWith("|"));
+  const generated = new TextDecoder().decode(out.stdout).split("\n").filter((l) =>
+    l.startsWith("|")
+  );
   const doc = new Set(
     Deno.readTextFileSync(`${ROOT}docs/results/pruning_mnist.md`).split("\n")
       .filter((l) => l.startsWith("|")).map(cells),

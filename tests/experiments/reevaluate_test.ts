@@ -25,7 +25,8 @@ const SAME = {
 };
 
 Deno.test({
-  name: "evaluate: the same evaluation reproduces a finished run's record from its final model file",
+  name:
+    "evaluate: the same evaluation reproduces a finished run's record from its final model file",
   sanitizeResources: false,
   fn: async () => {
     const root = Deno.makeTempDirSync({ prefix: "topiary-reeval-" });
