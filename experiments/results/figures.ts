@@ -116,11 +116,11 @@ export interface SparsityPoint {
 export function sparsitySpec(points: SparsityPoint[]): vl.TopLevelSpec {
   // A log axis has no 0: a 100%-sparse point is drawn at the smallest share of one weight in 10^4.
   const values = points.map((p) => ({ ...p, kept: Math.max(100 - p.sparsity, 0.01) }));
-  // The axis ends at the largest tick at or below the smallest share kept (99.0% of the prunable
-  // weights can be 98.9997% of all, so compare with a small tolerance).
+  // The axis ends at the largest tick at or below the smallest share kept (with a tolerance:
+  // 100 - 99.9 is 0.0999...), and at 10% at the most, so an all-dense figure has a range.
   const least = Math.min(100, ...values.map((v) => v.kept));
   const candidates = [100, 50, 30, 10, 5, 3, 1, 0.5, 0.3, 0.1, 0.05, 0.01];
-  const low = candidates.find((t) => t <= least * 1.001) ?? 0.01;
+  const low = Math.min(candidates.find((t) => t <= least * 1.001) ?? 0.01, 10);
   const ticks = candidates.filter((t) => t >= low);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",

@@ -1,8 +1,8 @@
 /**
  * Re-evaluating finished runs with another evaluation (e.g. a stronger attack list than the
  * one they were run with): the run's final model is restored (every stage's preparation, then
- * the final stage's saved weights, scores and masks; the SHA-256 checked against the run's
- * record), evaluated, and the record written to `evaluation-<name>.json` in the run folder.
+ * the final stage's model file: every parameter and buffer, the masks and the filter plans; its
+ * SHA-256 checked against the run's record), evaluated, and the record written to `evaluation-<name>.json` in the run folder.
  * The run's own `result.json` is never changed; a record that exists with the same evaluation
  * is kept (the command resumes), one with a different evaluation is refused.
  * @module
@@ -150,9 +150,9 @@ export async function reevaluateRun(
   const model = buildModel(cfg);
   const pruning: PruningState = { masks: null, denseWeights: null, filterPlans: [] };
   try {
-    // Each stage's preparation (score layers, frozen weights), then the final stage's model file:
-    // it holds every weight, score and mask and all filter plans, so the earlier stages' files
-    // are not needed (an archived run keeps only the final one).
+    // Each stage's preparation (edge-popup redraws its random weights), then the final stage's
+    // model file: every parameter and buffer, the masks (learned scores are masks by then) and
+    // all filter plans, so the earlier stages' files are not needed (an archive keeps the last).
     for (const stage of cfg.pipeline) {
       stageDefinition(stage.kind).prepare?.(model, stage.settings, cfg.seed);
     }

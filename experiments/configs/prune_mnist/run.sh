@@ -5,6 +5,10 @@
 #   bash experiments/configs/prune_mnist/run.sh [--rest]
 # --rest adds the strong evaluation of the 90% and 95% models (run_all.sh runs it last).
 set -euo pipefail
+if [ $# -gt 1 ] || { [ $# -eq 1 ] && [ "$1" != --rest ]; }; then
+  echo "usage: $0 [--rest]" >&2
+  exit 2
+fi
 cd "$(dirname "$0")/../../.."
 here=experiments/configs/prune_mnist
 bash "$here/archive.sh" restore
@@ -13,6 +17,12 @@ collect_report() {
   deno task exp collect runs/prune-mnist-dense runs/prune-mnist runs/prune-mnist-imp \
     runs/prune-mnist-imp-targets --db runs/prune-mnist.sqlite
   deno task exp report --db runs/prune-mnist.sqlite --out runs/prune-mnist-report
+  # The page's copy of the report, and its tables (docs/results/pruning_mnist.md).
+  rm -rf docs/results/prune_mnist/report && mkdir -p docs/results/prune_mnist/report
+  cp -r runs/prune-mnist-report/results.md runs/prune-mnist-report/figures \
+    docs/results/prune_mnist/report/
+  deno fmt --quiet docs/results/prune_mnist/report/results.md
+  deno run -A "$here/tables.ts" --write
 }
 deno task exp run "$here/dense.yaml" --quiet
 deno task exp sweep "$here/pruned.yaml" --parallel 1 --quiet

@@ -2,8 +2,9 @@
  * The tables of docs/results/pruning_mnist.md, from the finished runs under runs/ (their
  * result.json and evaluation-strong.json): the summary per model (mean ± sample std over seeds),
  * the per-seed cascade, every lottery round's ticket and control, and the per-seed paired
- * differences of the rounds. Prints Markdown; `deno fmt` aligns it.
- *   deno run -A experiments/configs/prune_mnist/tables.ts [RUNS_DIR]
+ * differences of the rounds. Prints them as Markdown, or with --write puts them in place of the
+ * page's tables (then `deno fmt` aligns them).
+ *   deno run -A experiments/configs/prune_mnist/tables.ts [RUNS_DIR] [--write]
  * @module
  */
 
@@ -13,7 +14,11 @@ import type { RobustnessRecord } from "@topiary/attacks";
 import type { Reevaluation } from "../../run/reevaluate.ts";
 import type { RunResult } from "../../run/run.ts";
 
-const runs = Deno.args[0] ?? "runs";
+const write = Deno.args.includes("--write");
+const runs = Deno.args.find((a) => a !== "--write") ?? "runs";
+const PAGE = new URL("../../../docs/results/pruning_mnist.md", import.meta.url).pathname;
+const out: string[] = [];
+const emit = (text: string) => void out.push(text);
 const SEEDS = [0, 1, 2];
 const HYDRA = "epochs=10,lr=0.1";
 /** Table rows: label and run folder pattern ({s}: the seed). */
@@ -85,17 +90,17 @@ for (const [label, pattern] of MODELS) {
     );
   }
 }
-console.log(
+emit(
   "| model | non-zero params | seeds | clean | worst case, run's cascade | worst case, strong | " +
     "Square-only (run → strong) |\n|---|---:|---|---:|---:|---:|---|",
 );
-console.log(summary.join("\n") + "\n");
-console.log(
+emit(summary.join("\n") + "\n");
+emit(
   "| model | seed | clean | PGD-CE 50×5 | + APGD-CE | + APGD-T | + Square 1000 (run) | " +
     "strong: + smooth attacks | strong: + Square = worst case | strong: flags |\n" +
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
 );
-console.log(perSeed.join("\n") + "\n");
+emit(perSeed.join("\n") + "\n");
 
 // Lottery rounds (imp.yaml): every round's ticket and reinit control on the evaluation subset.
 interface Round {
@@ -118,7 +123,7 @@ if (lottery.length) {
   };
   const sparsity = (r: Round) => `${+(100 * r.sparsity).toFixed(2)}%`;
   const reinit = (r: Round) => r.controls?.reinit?.evaluation;
-  console.log(
+  emit(
     `| round | sparsity | ${
       lottery.map(({ s }) => `ticket, seed ${s} | reinit, seed ${s}`).join(" | ")
     } | ticket robust, mean ± std | reinit robust, mean ± std |\n|---:|---:|${
@@ -133,13 +138,13 @@ if (lottery.length) {
     const robust = (e: Round["evaluation"] | undefined) => e ? [100 * e.robustAccuracy] : [];
     const mean = (f: (r: Round) => Round["evaluation"] | undefined) =>
       pm(lottery.flatMap(({ rounds }) => robust(f(rounds[i])))).replace(/^\+/, "");
-    console.log(
+    emit(
       `| ${i} | ${sparsity(lottery[0].rounds[i])} | ${cells.join(" | ")} | ${
         mean((r) => r.evaluation)
       } | ${mean(reinit)} |`,
     );
   }
-  console.log(
+  emit(
     "\n| round | sparsity | ticket − round 0, robust | ticket − reinit, robust | " +
       "ticket − round 0, clean |\n|---:|---:|---:|---:|---:|",
   );
@@ -147,7 +152,7 @@ if (lottery.length) {
     const d = (f: (r: Round[]) => number | null) =>
       pm(lottery.map(({ rounds }) => f(rounds)).filter((x) => x !== null).map((x) => 100 * x));
     const robust = (r: Round) => r.evaluation!.robustAccuracy;
-    console.log(
+    emit(
       `| ${i} | ${sparsity(lottery[0].rounds[i])} | ${d((r) => robust(r[i]) - robust(r[0]))} | ${
         d((r) => {
           const c = reinit(r[i]);
@@ -157,3 +162,27 @@ if (lottery.length) {
     );
   }
 }
+
+/** Replaces each table of `page` whose header starts like a generated one with that one. */
+function putTables(page: string, tables: string[]): string {
+  const lines = page.split("\n");
+  const header = (row: string) => row.split("|").slice(1, 3).map((c) => c.trim()).join("|");
+  for (const table of tables) {
+    const rows = table.split("\n");
+    const [head, next] = [header(rows[0]), rows[0].split("|")[3]?.trim()];
+    const at = lines.findIndex((l) => header(l) === head && l.split("|")[3]?.trim() === next);
+    if (at < 0) throw new Error(`${PAGE} has no table headed "${rows[0]}"`);
+    let end = at;
+    while (end < lines.length && lines[end].startsWith("|")) end++;
+    lines.splice(at, end - at, ...rows);
+  }
+  return lines.join("\n");
+}
+
+const tables = out.join("\n").split("\n\n").map((t) => t.trim()).filter((t) => t.startsWith("|"));
+if (write) {
+  Deno.writeTextFileSync(PAGE, putTables(Deno.readTextFileSync(PAGE), tables));
+  const fmt = await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", PAGE] }).output();
+  if (!fmt.success) throw new Error(`deno fmt ${PAGE} failed`);
+  console.log(`${tables.length} tables written into ${PAGE}`);
+} else console.log(tables.join("\n\n"));
