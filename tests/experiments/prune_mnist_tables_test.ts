@@ -38,3 +38,21 @@ Deno.test("pruning_mnist.md: its tables equal tables.ts on the archived runs", a
   assert(generated.length >= 4 + 8 + 8 * 3 + 2 * 8, generated.join("\n"));
   for (const r of generated) assert(doc.has(cells(r)), `not in pruning_mnist.md: ${r}`);
 });
+
+Deno.test("tables.ts: a folder without the experiment's runs is refused, the page untouched", async () => {
+  const page = Deno.readTextFileSync(`${ROOT}docs/results/pruning_mnist.md`);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${ROOT}experiments/configs/prune_mnist/tables.ts`,
+      "/no/such/runs",
+      "--write",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 2);
+  assert.match(new TextDecoder().decode(out.stderr), /no finished run .* under \/no\/such\/runs/);
+  assert.equal(Deno.readTextFileSync(`${ROOT}docs/results/pruning_mnist.md`), page);
+});

@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RobustnessRecord } from "@topiary/attacks";
 import type { Reevaluation } from "../../run/reevaluate.ts";
+import { meanStd } from "../../results/_stats.ts";
 import type { RunResult } from "../../run/run.ts";
 
 const write = Deno.args.includes("--write");
@@ -40,12 +41,9 @@ function read<T>(path: string): T | null {
 }
 
 /** Sample mean ± std of fractions, in % (one value: itself). */
-function pct(xs: number[], digits = 2): string {
-  const v = xs.map((x) => 100 * x);
-  const mean = v.reduce((a, b) => a + b, 0) / v.length;
-  if (v.length < 2) return `${mean.toFixed(digits)}%`;
-  const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1));
-  return `${mean.toFixed(digits)} ± ${sd.toFixed(digits)}%`;
+function pct(xs: number[]): string {
+  const { mean, std } = meanStd(xs.map((x) => 100 * x));
+  return xs.length < 2 ? `${mean.toFixed(2)}%` : `${mean.toFixed(2)} ± ${std.toFixed(2)}%`;
 }
 
 /** Examples Square broke that the attacks before it left. */
@@ -117,9 +115,8 @@ if (lottery.length) {
     e ? `${(100 * e.cleanAccuracy).toFixed(1)} / ${(100 * e.robustAccuracy).toFixed(1)}` : "–";
   const pm = (xs: number[]) => {
     if (xs.length < 2) return "–";
-    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
-    return `${m >= 0 ? "+" : ""}${m.toFixed(1)} ± ${sd.toFixed(1)}`;
+    const { mean, std } = meanStd(xs);
+    return `${mean >= 0 ? "+" : ""}${mean.toFixed(1)} ± ${std.toFixed(1)}`;
   };
   const sparsity = (r: Round) => `${+(100 * r.sparsity).toFixed(2)}%`;
   const reinit = (r: Round) => r.controls?.reinit?.evaluation;
@@ -179,6 +176,10 @@ function putTables(page: string, tables: string[]): string {
   return lines.join("\n");
 }
 
+if (!summary.length) {
+  console.error(`tables.ts: no finished run of the experiment under ${runs}`);
+  Deno.exit(2);
+}
 const tables = out.join("\n").split("\n\n").map((t) => t.trim()).filter((t) => t.startsWith("|"));
 if (write) {
   Deno.writeTextFileSync(PAGE, putTables(Deno.readTextFileSync(PAGE), tables));
