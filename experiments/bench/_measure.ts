@@ -4,6 +4,7 @@
  * @module
  */
 
+import { getDefaultBackend, Tensor, tidy } from "@topiary/core";
 import type { TorchWorker } from "./torch_worker.ts";
 
 /** One benchmark case: our function and the PyTorch worker's case of the same work. */
@@ -52,9 +53,17 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function timeOurs(fn: () => void, iters: number): number {
+/** Waits for an asynchronous device (CUDA): a host read drains its one stream. */
+export function syncDevice(): void {
+  if (getDefaultBackend().name !== "cpu") tidy(() => void Tensor.fromHost([0], [1]).toArray());
+}
+
+/** Seconds per call of `fn`, over `iters` calls, queued device work included. */
+export function secondsPer(fn: () => void, iters: number): number {
+  syncDevice();
   const t0 = performance.now();
   for (let i = 0; i < iters; i++) fn();
+  syncDevice();
   return (performance.now() - t0) / 1000 / iters;
 }
 
@@ -70,8 +79,8 @@ export async function runCases(
     const active = c.torch === null ? [] : sides;
     for (const s of active) await s.worker.call({ cmd: "setup", name: c.name, case: c.torch });
     // Warm-up and iteration count from our speed (the same count for every side).
-    timeOurs(c.ours, 2);
-    const one = timeOurs(c.ours, 3);
+    secondsPer(c.ours, 2);
+    const one = secondsPer(c.ours, 3);
     const iters = Math.max(1, Math.min(1000, Math.round(targetSeconds / Math.max(one, 1e-6))));
     for (const s of active) {
       await s.worker.call({ cmd: "run", name: c.name, iters: Math.max(2, Math.ceil(iters / 4)) });
@@ -79,7 +88,7 @@ export async function runCases(
     const ours: number[] = [];
     const theirs: number[][] = active.map(() => []);
     for (let r = 0; r < reps; r++) {
-      ours.push(timeOurs(c.ours, iters));
+      ours.push(secondsPer(c.ours, iters));
       for (let k = 0; k < active.length; k++) {
         const out = await active[k].worker.call({ cmd: "run", name: c.name, iters });
         theirs[k].push((out.seconds as number) / iters);

@@ -1,7 +1,11 @@
 /**
  * `deno task bench`: Topiary against PyTorch on this machine, alternating repetitions.
- * Usage: deno task bench [--suite all|ops|training|attacks|sparse] [--reps N] [--no-torch]
+ * Usage: deno task bench [--suite all|ops|training|attacks|sparse|gpu] [--reps N] [--no-torch]
  *        [--no-jemalloc] [--only SUBSTRING] [--json FILE]
+ * With `TOPIARY_DEVICE=cuda` ours and PyTorch's cases run on the GPU (TF32 as
+ * `TOPIARY_CUDA_ALLOW_TF32`, cuDNN restricted to deterministic algorithms as
+ * `TOPIARY_CUDA_DETERMINISTIC`, no autotuning on either side); `--suite gpu` is the GPU
+ * training benchmark (ResNet-18, VGG-16-BN; clean and PGD-10 steps; batch 128 and 512).
  * @module
  */
 
@@ -14,6 +18,7 @@ import { trainingCases } from "./training.ts";
 import { attackCases } from "./attacks.ts";
 import { layerRows, networkRows, TABLE_HEADER } from "./sparse.ts";
 import { filterRows, nmRows } from "./structured.ts";
+import { gpuTrainingCases } from "./gpu_training.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -40,9 +45,21 @@ console.log(
 );
 
 const suite = values.suite!;
-if (!["all", "ops", "training", "attacks", "sparse"].includes(suite)) {
-  throw new Error(`--suite must be all, ops, training, attacks or sparse, got "${suite}"`);
+if (!["all", "ops", "training", "attacks", "sparse", "gpu"].includes(suite)) {
+  throw new Error(`--suite must be all, ops, training, attacks, sparse or gpu, got "${suite}"`);
 }
+const onGpu = backend.name === "cuda";
+if (suite === "gpu" && !onGpu) {
+  throw new Error(`--suite gpu needs TOPIARY_DEVICE=cuda (the default backend is ${backend.name})`);
+}
+// PyTorch on the same device, with the same math settings as our CUDA backend.
+const torchDevice = onGpu
+  ? {
+    name: "cuda" as const,
+    tf32: Deno.env.get("TOPIARY_CUDA_ALLOW_TF32") === "1",
+    deterministic: Deno.env.get("TOPIARY_CUDA_DETERMINISTIC") !== "0",
+  }
+  : undefined;
 
 /** Starts a PyTorch worker, or prints why it is skipped. */
 async function startTorch(
@@ -50,7 +67,11 @@ async function startTorch(
   jemalloc: boolean,
   openblasThreads: number,
 ): Promise<TorchSide | null> {
-  const w = await TorchWorker.start(threads, { jemalloc, openblasThreads });
+  const w = await TorchWorker.start(threads, {
+    jemalloc: jemalloc && !onGpu,
+    openblasThreads,
+    device: torchDevice,
+  });
   if (typeof w === "string") {
     console.log(`${label}: skipped: ${w}`);
     return null;
@@ -63,7 +84,9 @@ async function startTorch(
 
 if (suite === "sparse") {
   // Not part of "all": a long table of its own (docs/speedups.md).
-  const torch = values["no-torch"] ? null : await startTorch("torch+jemalloc", true, threads);
+  const torch = values["no-torch"]
+    ? null
+    : await startTorch(onGpu ? "torch-cuda" : "torch+jemalloc", true, threads);
   console.log(`repetitions: ${reps}, alternating; medians in ms\n\nper layer:\n${TABLE_HEADER}`);
   const layers = await layerRows(torch?.worker ?? null, reps, values.only);
   console.log(`\nwhole networks (forward, eval mode):\n${TABLE_HEADER}`);
@@ -86,7 +109,10 @@ if (suite === "sparse") {
 }
 
 const sides: TorchSide[] = [];
-if (!values["no-torch"]) {
+if (!values["no-torch"] && onGpu) {
+  const t = await startTorch("torch-cuda", false, 1);
+  if (t) sides.push(t);
+} else if (!values["no-torch"]) {
   const je = values["no-jemalloc"]
     ? null
     : await startTorch("torch+jemalloc", true, suite === "ops" ? threads : 1);
@@ -104,6 +130,7 @@ const cases = [
   ...(suite === "all" || suite === "ops" ? nativeOpCases() : []),
   ...(suite === "all" || suite === "training" ? trainingCases(128) : []),
   ...(suite === "all" || suite === "attacks" ? attackCases(128) : []),
+  ...(suite === "gpu" ? gpuTrainingCases() : []),
 ].filter((c) => !values.only || c.name.includes(values.only));
 const results = await runCases(cases, sides, reps);
 if (values.json) {

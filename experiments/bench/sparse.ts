@@ -14,7 +14,6 @@ import {
   createModel,
   csrFromDense,
   csrLinear,
-  getDefaultBackend,
   linear,
   noGrad,
   sparseConv2d,
@@ -23,7 +22,7 @@ import {
   uniform,
 } from "@topiary/core";
 import { MaskSet, prunableLayers, prune, toSparseInference } from "@topiary/pruning";
-import { median } from "./_measure.ts";
+import { median, secondsPer } from "./_measure.ts";
 import type { TorchWorker } from "./torch_worker.ts";
 
 /** One layer of the per-layer table. */
@@ -89,29 +88,26 @@ export interface SparseRow {
   note?: string;
 }
 
+// The last weight drawn and its indices by decreasing |w|: every sparsity of a layer reuses them.
+let lastDraw: { key: string; host: Float32Array; order: Uint32Array } | null = null;
+
 /** A magnitude-pruned random weight: all but round((1 - s) n) largest |w| set to zero. */
 export function prunedWeight(shape: number[], sparsity: number, stream: string): Tensor {
-  const w = uniform(shape, { seed: 1, stream }, -1, 1);
-  const host = w.toArray() as Float32Array;
-  w.dispose();
-  const keep = Math.round((1 - sparsity) * host.length);
-  const order = Array.from(host.keys()).sort((a, b) => Math.abs(host[b]) - Math.abs(host[a]));
-  for (let i = keep; i < order.length; i++) host[order[i]] = 0;
-  return Tensor.fromHost(host, shape);
-}
-
-/** Waits for an asynchronous device (CUDA): a host read drains its one stream. */
-function syncDevice(): void {
-  if (getDefaultBackend().name !== "cpu") tidy(() => void Tensor.fromHost([0], [1]).toArray());
-}
-
-/** Seconds per call of `fn`, over `iters` calls (device work included). */
-function secondsPer(fn: () => void, iters: number): number {
-  syncDevice();
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) fn();
-  syncDevice();
-  return (performance.now() - t0) / 1000 / iters;
+  const key = `${stream}/${shape.join("x")}`;
+  if (lastDraw?.key !== key) {
+    const w = uniform(shape, { seed: 1, stream }, -1, 1);
+    const host = w.toArray() as Float32Array;
+    w.dispose();
+    const order = Uint32Array.from(host.keys()).sort((a, b) =>
+      Math.abs(host[b]) - Math.abs(host[a])
+    );
+    lastDraw = { key, host, order };
+  }
+  const { host, order } = lastDraw;
+  const out = host.slice();
+  const keep = Math.round((1 - sparsity) * out.length);
+  for (let i = keep; i < order.length; i++) out[order[i]] = 0;
+  return Tensor.fromHost(out, shape);
 }
 
 /** Alternating medians of our variants and the torch cases (ms per call). */

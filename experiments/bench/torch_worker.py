@@ -1,7 +1,10 @@
-"""Benchmark worker: runs PyTorch (CPU) cases on request, one JSON line per command.
+"""Benchmark worker: runs PyTorch cases on request (CPU, or CUDA after "device"), one JSON
+line per command.
 
 Protocol (stdin/stdout, one JSON object per line):
   {"cmd": "info"} -> {"torch": version, "threads": n, "mkldnn": bool}
+  {"cmd": "device", "device": "cuda", "tf32": bool, "deterministic": bool}
+      -> {"device": name}  (before any setup; cuDNN benchmark mode stays off)
   {"cmd": "setup", "name": str, "case": {...}} -> {"ok": true}
   {"cmd": "run", "name": str, "iters": int} -> {"seconds": total}
 Cases: gemm {m, n, k}; conv_fwd / conv_bwd_data / conv_bwd_weights
@@ -19,17 +22,30 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
                                 "core", "models"))
 
 cases = {}
+# Device of every case's tensors and models; inputs are drawn on the CPU, then moved.
+DEVICE = torch.device("cpu")
+
+
+def dev(t):
+    """A CPU-drawn tensor (or module) on the worker's device."""
+    return t.to(DEVICE)
+
+
+def sync():
+    """Waits for queued device work (CUDA launches are asynchronous)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def make_model_case(spec):
     """One training step (forward, backward, SGD update) or forward+backward of a model."""
     import torch_models  # noqa: E402  (needs the path above)
-    model = torch_models._build({"model": spec["model"], "args": spec.get("args", {})})
+    model = dev(torch_models._build({"model": spec["model"], "args": spec.get("args", {})}))
     model.train()
     g = torch.Generator().manual_seed(0)
     n = spec["batch"]
-    x = torch.rand([n] + spec["input"], generator=g)
-    y = torch.randint(0, 10, (n,), generator=g)
+    x = dev(torch.rand([n] + spec["input"], generator=g))
+    y = dev(torch.randint(0, 10, (n,), generator=g))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9) if spec["update"] else None
     loss_fn = torch.nn.functional.cross_entropy
 
@@ -47,7 +63,7 @@ def make_model_case(spec):
 def pgd_linf(model, x, y, eps, alpha, steps, g):
     """PGD-Linf with a uniform random start; gradients with respect to the input only."""
     loss_fn = torch.nn.functional.cross_entropy
-    delta = (torch.rand(x.shape, generator=g) * 2 - 1) * eps
+    delta = dev((torch.rand(x.shape, generator=g) * 2 - 1) * eps)
     xa = (x + delta).clamp(0, 1)
     for _ in range(steps):
         xa.requires_grad_(True)
@@ -62,11 +78,11 @@ def pgd_linf(model, x, y, eps, alpha, steps, g):
 def make_attack_case(spec):
     """PGD-10 attack throughput, or one PGD-10 adversarial training step (Madry)."""
     import torch_models  # noqa: E402  (needs the path above)
-    model = torch_models._build({"model": spec["model"], "args": spec.get("args", {})})
+    model = dev(torch_models._build({"model": spec["model"], "args": spec.get("args", {})}))
     g = torch.Generator().manual_seed(0)
     n = spec["batch"]
-    x = torch.rand([n] + spec["input"], generator=g)
-    y = torch.randint(0, 10, (n,), generator=g)
+    x = dev(torch.rand([n] + spec["input"], generator=g))
+    y = dev(torch.randint(0, 10, (n,), generator=g))
     eps, alpha, steps = spec["eps"], spec["alpha"], spec["steps"]
     if not spec["train"]:
         model.eval()
@@ -101,18 +117,18 @@ def make_sparse_layer_case(spec):
     g = torch.Generator().manual_seed(0)
     n, density = spec["n"], spec["density"]
     if spec["layer"] == "linear":
-        w = magnitude_prune_(torch.randn(spec["k"], spec["c"], generator=g), density)
-        b = torch.randn(spec["k"], generator=g)
-        x = torch.rand(n, spec["c"], generator=g)
+        w = dev(magnitude_prune_(torch.randn(spec["k"], spec["c"], generator=g), density))
+        b = dev(torch.randn(spec["k"], generator=g))
+        x = dev(torch.rand(n, spec["c"], generator=g))
         if spec["mode"] == "dense":
             return lambda: torch.nn.functional.linear(x, w, b)
         wc = w.to_sparse_csr()
         xt = x.t().contiguous()
         return lambda: torch.addmm(b.unsqueeze(1), wc, xt).t()
-    w = magnitude_prune_(torch.randn(spec["k"], spec["c"], spec["r"], spec["s"], generator=g),
-                         density)
-    b = torch.randn(spec["k"], generator=g)
-    x = torch.rand(n, spec["c"], spec["h"], spec["w"], generator=g)
+    w = dev(magnitude_prune_(torch.randn(spec["k"], spec["c"], spec["r"], spec["s"], generator=g),
+                             density))
+    b = dev(torch.randn(spec["k"], generator=g))
+    x = dev(torch.rand(n, spec["c"], spec["h"], spec["w"], generator=g))
     if spec["mode"] != "dense":
         raise ValueError("PyTorch has no sparse convolution")
     return lambda: torch.nn.functional.conv2d(x, w, b, stride=spec["stride"], padding=spec["pad"])
@@ -127,7 +143,8 @@ def make_model_fwd_case(spec):
         for m in model.modules():
             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
                 magnitude_prune_(m.weight.data, spec["density"])
-    x = torch.rand([spec["batch"]] + spec["input"], generator=torch.Generator().manual_seed(0))
+    model = dev(model)
+    x = dev(torch.rand([spec["batch"]] + spec["input"], generator=torch.Generator().manual_seed(0)))
     return lambda: model(x)
 
 
@@ -143,17 +160,17 @@ def make_case(spec):
         return make_attack_case(spec)
     g = torch.Generator().manual_seed(0)
     if kind == "gemm":
-        a = torch.rand(spec["m"], spec["k"], generator=g)
-        b = torch.rand(spec["k"], spec["n"], generator=g)
+        a = dev(torch.rand(spec["m"], spec["k"], generator=g))
+        b = dev(torch.rand(spec["k"], spec["n"], generator=g))
         return lambda: torch.mm(a, b)
     n, c, h, w = spec["n"], spec["c"], spec["h"], spec["w"]
     k, r, s = spec["k"], spec["r"], spec["s"]
     stride, pad = spec["stride"], spec["pad"]
-    x = torch.rand(n, c, h, w, generator=g)
-    wt = torch.rand(k, c, r, s, generator=g) - 0.5
-    bias = torch.rand(k, generator=g)
+    x = dev(torch.rand(n, c, h, w, generator=g))
+    wt = dev(torch.rand(k, c, r, s, generator=g) - 0.5)
+    bias = dev(torch.rand(k, generator=g))
     y = torch.nn.functional.conv2d(x, wt, bias, stride=stride, padding=pad)
-    dy = torch.rand(y.shape, generator=g)
+    dy = dev(torch.rand(y.shape, generator=g))
     conv_bwd = torch.ops.aten.convolution_backward
     if kind == "conv_fwd":
         return lambda: torch.nn.functional.conv2d(x, wt, bias, stride=stride, padding=pad)
@@ -174,6 +191,22 @@ def blas_library():
     return sorted(libs)[0] if libs else "unknown"
 
 
+def set_device(msg):
+    """Moves every later case to a CUDA device, TF32 and determinism as asked, no autotuning."""
+    global DEVICE
+    if msg["device"] != "cuda" or not torch.cuda.is_available():
+        raise ValueError(f"device {msg['device']} is not available to torch {torch.__version__}")
+    DEVICE = torch.device("cuda")
+    tf32 = bool(msg.get("tf32", False))
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = bool(msg.get("deterministic", True))
+    return {"device": torch.cuda.get_device_name(0), "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(), "tf32": tf32,
+            "deterministic": torch.backends.cudnn.deterministic}
+
+
 def main():
     torch.set_grad_enabled(False)
     for line in sys.stdin:
@@ -185,14 +218,21 @@ def main():
         elif cmd == "threads":
             torch.set_num_threads(int(msg["threads"]))
             out = {"threads": torch.get_num_threads()}
+        elif cmd == "device":
+            try:
+                out = set_device(msg)
+            except Exception as e:  # noqa: BLE001  (reported to the client)
+                out = {"error": str(e)}
         elif cmd == "setup":
             cases[msg["name"]] = make_case(msg["case"])
             out = {"ok": True}
         elif cmd == "run":
             fn = cases[msg["name"]]
+            sync()
             t0 = time.perf_counter()
             for _ in range(int(msg["iters"])):
                 fn()
+            sync()
             out = {"seconds": time.perf_counter() - t0}
         else:
             out = {"error": f"unknown command {cmd}"}

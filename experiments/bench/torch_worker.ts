@@ -1,8 +1,19 @@
 /**
- * A persistent PyTorch process for side-by-side benchmarks (Debian's python3-torch via
- * /usr/bin/python3), with jemalloc preloaded when installed.
+ * A persistent PyTorch process for side-by-side benchmarks: Debian's python3-torch via
+ * /usr/bin/python3 (or `TOPIARY_TORCH_PYTHON`), jemalloc preloaded when asked, on the CPU or on
+ * a CUDA device.
  * @module
  */
+
+/** Options of {@link TorchWorker.start}. */
+export interface TorchWorkerOptions {
+  /** Preload jemalloc (CPU comparisons; default true). */
+  jemalloc?: boolean;
+  /** OpenBLAS threads (default 1). */
+  openblasThreads?: number;
+  /** Run every case on this device (default the CPU). */
+  device?: { name: "cuda"; tf32: boolean; deterministic: boolean };
+}
 
 /** JSON-lines client of `torch_worker.py`. */
 export class TorchWorker {
@@ -20,17 +31,19 @@ export class TorchWorker {
       [Symbol.asyncIterator]();
   }
 
-  /** Starts the worker, or returns null with the reason when PyTorch is not available. */
+  /** Starts the worker, or returns the reason when PyTorch (or the device) is not available. */
   static async start(
     threads: number,
-    opts: { jemalloc?: boolean; openblasThreads?: number } = {},
+    opts: TorchWorkerOptions = {},
   ): Promise<TorchWorker | string> {
     const jemalloc = opts.jemalloc ?? true;
-    const python = "/usr/bin/python3";
-    try {
-      Deno.statSync(python);
-    } catch {
-      return "no /usr/bin/python3";
+    const python = Deno.env.get("TOPIARY_TORCH_PYTHON") || "/usr/bin/python3";
+    if (python.startsWith("/")) {
+      try {
+        Deno.statSync(python);
+      } catch {
+        return `no ${python}`;
+      }
     }
     const env: Record<string, string> = {
       OMP_NUM_THREADS: String(threads),
@@ -64,6 +77,16 @@ export class TorchWorker {
     } catch (e) {
       await w.close();
       return `PyTorch not available (${e instanceof Error ? e.message : e}); install python3-torch`;
+    }
+    if (opts.device) {
+      const d = opts.device;
+      try {
+        const info = await w.call({ cmd: "device", device: d.name, ...d });
+        for (const [k, v] of Object.entries(info)) w.env[`torch.${k}`] = String(v);
+      } catch (e) {
+        await w.close();
+        return `PyTorch cannot use ${d.name}: ${e instanceof Error ? e.message : e}`;
+      }
     }
     return w;
   }

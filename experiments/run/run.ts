@@ -237,7 +237,11 @@ export async function runExperiment(
   }
 }
 
-/** Keys holding wall-clock times, dates or machine-load figures. */
+/**
+ * Keys holding wall-clock times, dates or machine-load figures, and the CUDA backend's list of
+ * library algorithms chosen so far by the process (provenance that grows with the process's
+ * history: a resumed process has met fewer shapes; each shape's choice is still the same).
+ */
 const TIMING_KEYS = new Set([
   "timings",
   "timing",
@@ -245,9 +249,11 @@ const TIMING_KEYS = new Set([
   "controlSeconds",
   "timestamp",
   "imagesPerSecond",
+  "algorithms",
+  "algorithms_total",
 ]);
 
-/** A copy of a JSON value without timing fields (what "identical result" compares). */
+/** A copy of a JSON value without timing or process-history fields ("identical result"). */
 export function withoutTimings(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withoutTimings);
   if (typeof v === "object" && v !== null) {

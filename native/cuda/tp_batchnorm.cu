@@ -1,10 +1,12 @@
 /* Batch normalization on CUDA with our own kernels and the semantics and validation of the
  * CPU backend (native/cpu/tp_batchnorm.c, i.e. oneDNN 2.6). Training: per-channel batch mean
- * and biased variance (one block per channel, double partial sums in a fixed element-to-thread
- * order, a fixed tree, two passes) written to mean/var, running statistics updated as PyTorch
+ * and biased variance (two passes; each a fixed split of every channel over several blocks,
+ * double partial sums in a fixed element-to-thread order and a fixed tree, then the partials
+ * added in order) written to mean/var, running statistics updated as PyTorch
  * does (unbiased variance, momentum); inference: mean/var are inputs. Then an elementwise
  * y = (x - mean) * (scale / sqrt(var + eps)) + shift. Backward (oneDNN's formulas): per channel
- * dshift = sum(dy), dscale = sum(dy * (x - mean)) / sqrt(var + eps) the same way (written
+ * dshift = sum(dy), dscale = sum(dy * (x - mean)) / sqrt(var + eps) the same way, in one pass
+ * (written
  * when affine and non-NULL), then dx = scale / sqrt(var + eps) * (dy - dshift / n -
  * (x - mean) * dscale / (sqrt(var + eps) n)) in training and scale / sqrt(var + eps) * dy in
  * inference (n = N*H*W). No atomics: results are deterministic. Every tensor is plain NCHW. */
@@ -45,20 +47,33 @@ static int check_vec(const char* op, const char* name, const void* ptr, int64_t 
 }
 
 /* ---- kernels -------------------------------------------------------------------------------- */
-/* This thread's share of f(i) over channel c of x[N, C, HW]: elements t, t + blockDim.x, ...
- * of the channel's N*HW values in row-major order, summed in double. */
+/* Per-channel sums are split over S blocks per channel (grid C x S), each summing a fixed
+ * contiguous range of the channel's N*HW values in double and a fixed tree; one thread per
+ * channel then adds the S partials in order. S depends on the shape alone, so the order of
+ * summation (and every result) is the same on every run and every device. */
+#define BN_BLOCKS_TARGET 1024 /* about 8 blocks per SM on an H100/H200 */
+#define BN_MIN_PER_BLOCK 4096
+
+/* Blocks per channel for C channels of n values each. */
+static int64_t bn_splits(int64_t C, int64_t n) {
+  int64_t s = (BN_BLOCKS_TARGET + C - 1) / C;
+  const int64_t cap = (n + BN_MIN_PER_BLOCK - 1) / BN_MIN_PER_BLOCK;
+  if (s > cap) s = cap;
+  return s < 1 ? 1 : s;
+}
+
+/* Calls f(index into x) for this thread's elements of channel c's values [lo, hi) (row-major
+ * over N x HW): lo + t, lo + t + blockDim.x, ... */
 template <typename F>
-static __device__ __forceinline__ double channel_part(int64_t N, int64_t C, int64_t HW,
-                                                      int64_t c, F f) {
+static __device__ __forceinline__ void for_range(int64_t C, int64_t HW, int64_t c, int64_t lo,
+                                                 int64_t hi, F f) {
   const int64_t sn = blockDim.x / HW, sq = blockDim.x % HW;
-  int64_t n = threadIdx.x / HW, q = threadIdx.x % HW;
-  double acc = 0.0;
-  while (n < N) {
-    acc += f((n * C + c) * HW + q);
+  int64_t j = lo + threadIdx.x, n = j / HW, q = j % HW;
+  for (; j < hi; j += blockDim.x) {
+    f((n * C + c) * HW + q);
     n += sn, q += sq;
     if (q >= HW) q -= HW, n++;
   }
-  return acc;
 }
 
 /* Block sum of v in a fixed tree (blockDim.x a power of two); every thread gets it. */
@@ -75,22 +90,61 @@ static __device__ double block_sum(double v, double* sh) {
   return r;
 }
 
-/* One block per channel: batch mean and biased variance (two passes), running statistics. */
-static __global__ void stats_kernel(const float* x, int64_t N, int64_t C, int64_t HW, float* mean,
-                                    float* var, float* rmean, float* rvar, float m, float corr) {
+enum { SUM_X, SUM_SQDEV, SUM_BWD };
+
+/* Partial sums of block (s, c) into p1[c S + s] (and p2): SUM_X: x; SUM_SQDEV: (x - mu)^2 with
+ * mu = mud[c]; SUM_BWD: dy and dy (x - mean[c]). */
+template <int MODE>
+static __global__ void partial_kernel(const float* x, const float* dy, int64_t C, int64_t HW,
+                                      int64_t n, int64_t S, const double* mud, const float* mean,
+                                      double* p1, double* p2) {
   __shared__ double sh[BN_THREADS];
-  const int64_t c = blockIdx.x;
-  const double cnt = (double)(N * HW);
-  const double mu = block_sum(channel_part(N, C, HW, c, [&](int64_t i) { return (double)x[i]; }),
-                              sh) / cnt;
-  const double ss = block_sum(channel_part(N, C, HW, c,
-                                           [&](int64_t i) {
-                                             const double d = (double)x[i] - mu;
-                                             return d * d;
-                                           }),
-                              sh);
+  const int64_t c = blockIdx.x, s = blockIdx.y, chunk = (n + S - 1) / S;
+  const int64_t lo = s * chunk, hi = lo + chunk < n ? lo + chunk : n;
+  double a = 0.0, b = 0.0;
+  if (MODE == SUM_X) {
+    for_range(C, HW, c, lo, hi, [&](int64_t i) { a += (double)x[i]; });
+  } else if (MODE == SUM_SQDEV) {
+    const double mu = mud[c];
+    for_range(C, HW, c, lo, hi, [&](int64_t i) {
+      const double d = (double)x[i] - mu;
+      a += d * d;
+    });
+  } else {
+    const double mu = (double)mean[c];
+    for_range(C, HW, c, lo, hi, [&](int64_t i) {
+      const double g = (double)dy[i];
+      a += g, b += g * ((double)x[i] - mu);
+    });
+  }
+  a = block_sum(a, sh);
+  if (MODE == SUM_BWD) b = block_sum(b, sh);
   if (threadIdx.x != 0) return;
-  const float bm = (float)mu, bv = (float)(ss / cnt);
+  p1[c * S + s] = a;
+  if (MODE == SUM_BWD) p2[c * S + s] = b;
+}
+
+/* Sum of channel c's S partials, in order. */
+static __device__ double partials_sum(const double* p, int64_t c, int64_t S) {
+  double r = 0.0;
+  for (int64_t s = 0; s < S; s++) r += p[c * S + s];
+  return r;
+}
+
+/* mud[c] = batch mean of channel c (double, for the second pass). */
+static __global__ void mean_kernel(const double* p1, int64_t C, int64_t S, double cnt,
+                                   double* mud) {
+  const int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (c < C) mud[c] = partials_sum(p1, c, S) / cnt;
+}
+
+/* Batch mean and biased variance of channel c; running statistics as PyTorch updates them. */
+static __global__ void stats_kernel(const double* p1, const double* mud, int64_t C, int64_t S,
+                                    double cnt, float* mean, float* var, float* rmean,
+                                    float* rvar, float m, float corr) {
+  const int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  const float bm = (float)mud[c], bv = (float)(partials_sum(p1, c, S) / cnt);
   mean[c] = bm, var[c] = bv;
   /* PyTorch: running = (1 - m) * running + m * batch, with the unbiased variance */
   if (rmean) rmean[c] = (1.0f - m) * rmean[c] + m * bm;
@@ -109,22 +163,15 @@ static __global__ void norm_kernel(const float* x, float* y, int64_t total, int6
   }
 }
 
-/* One block per channel: dshift = sum(dy), dscale = sum(dy (x - mean)) / sqrt(var + eps);
+/* dshift = sum(dy), dscale = sum(dy (x - mean)) / sqrt(var + eps) from the partials;
  * coef[c], coef[C + c], coef[2C + c] get the dx factors a, b1, b2 (see dx_kernel). */
-static __global__ void bwd_stats_kernel(const float* x, const float* dy, int64_t N, int64_t C,
-                                        int64_t HW, const float* mean, const float* var,
-                                        const float* scale, float eps, float* dscale,
-                                        float* dshift, float* coef) {
-  __shared__ double sh[BN_THREADS];
-  const int64_t c = blockIdx.x;
-  const double mu = (double)mean[c];
-  const double sdy =
-      block_sum(channel_part(N, C, HW, c, [&](int64_t i) { return (double)dy[i]; }), sh);
-  const double sdx = block_sum(
-      channel_part(N, C, HW, c, [&](int64_t i) { return (double)dy[i] * ((double)x[i] - mu); }),
-      sh);
-  if (threadIdx.x != 0) return;
-  const float inv = 1.0f / sqrtf(var[c] + eps), nf = (float)(N * HW);
+static __global__ void bwd_stats_kernel(const double* p1, const double* p2, int64_t C, int64_t S,
+                                        float nf, const float* var, const float* scale, float eps,
+                                        float* dscale, float* dshift, float* coef) {
+  const int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  const double sdy = partials_sum(p1, c, S), sdx = partials_sum(p2, c, S);
+  const float inv = 1.0f / sqrtf(var[c] + eps);
   const float g = scale ? scale[c] : 1.0f, dg = (float)(sdx * (double)inv), db = (float)sdy;
   if (dscale) dscale[c] = dg;
   if (dshift) dshift[c] = db;
@@ -180,10 +227,24 @@ int tp_batchnorm_fwd(const int64_t* p, float eps, float momentum, int x_fmt, con
   TP_TRY(tp__check_range(op, "y", y, 0, total * 4, 1));
   if (train) {
     const float corr = (float)((double)n / (double)(n - 1));
-    stats_kernel<<<(unsigned)C, BN_THREADS, 0, tp__stream()>>>(
-        (const float*)x, p[N_], C, HW, (float*)mean, (float*)var, (float*)running_mean,
+    const int64_t S = bn_splits(C, n);
+    double* part = (double*)tp__scratch_alloc((uint64_t)(C * S + C) * 8);
+    if (!part) return TP_ERR_OUT_OF_MEMORY;
+    double* mud = part + C * S;
+    const dim3 grid((unsigned)C, (unsigned)S);
+    const unsigned cb = (unsigned)((C + TP_THREADS - 1) / TP_THREADS);
+    const float* xf = (const float*)x;
+    partial_kernel<SUM_X><<<grid, BN_THREADS, 0, tp__stream()>>>(xf, NULL, C, HW, n, S, NULL,
+                                                                 NULL, part, NULL);
+    mean_kernel<<<cb, TP_THREADS, 0, tp__stream()>>>(part, C, S, (double)n, mud);
+    partial_kernel<SUM_SQDEV><<<grid, BN_THREADS, 0, tp__stream()>>>(xf, NULL, C, HW, n, S, mud,
+                                                                     NULL, part, NULL);
+    stats_kernel<<<cb, TP_THREADS, 0, tp__stream()>>>(
+        part, mud, C, S, (double)n, (float*)mean, (float*)var, (float*)running_mean,
         (float*)running_var, momentum, corr);
-    TP_TRY(tp__launch_check(op));
+    const int st = tp__launch_check(op);
+    tp__scratch_free(part); /* stream-ordered reuse by the caching allocator */
+    TP_TRY(st);
   }
   norm_kernel<<<tp__blocks(total), TP_THREADS, 0, tp__stream()>>>(
       (const float*)x, (float*)y, total, HW, C, (const float*)mean, (const float*)var,
@@ -208,12 +269,21 @@ int tp_batchnorm_bwd(const int64_t* p, float eps, int x_fmt, const void* x, int 
   if (affine && dshift) TP_TRY(check_vec(op, "dshift", dshift, C));
   TP_TRY(tp__check_range(op, "x", x, 0, total * 4, 1));
   TP_TRY(tp__check_range(op, "dx", dx, 0, total * 4, 1));
+  const int64_t n = p[N_] * HW, S = bn_splits(C, n);
   float* coef = (float*)tp__scratch_alloc((uint64_t)C * 3 * 4);
-  if (!coef) return TP_ERR_OUT_OF_MEMORY;
-  bwd_stats_kernel<<<(unsigned)C, BN_THREADS, 0, tp__stream()>>>(
-      (const float*)x, (const float*)dy, p[N_], C, HW, (const float*)mean, (const float*)var,
-      affine ? (const float*)scale : NULL, eps, affine ? (float*)dscale : NULL,
-      affine ? (float*)dshift : NULL, coef);
+  double* part = (double*)tp__scratch_alloc((uint64_t)C * S * 2 * 8);
+  if (!coef || !part) {
+    tp__scratch_free(coef), tp__scratch_free(part);
+    return TP_ERR_OUT_OF_MEMORY;
+  }
+  partial_kernel<SUM_BWD><<<dim3((unsigned)C, (unsigned)S), BN_THREADS, 0, tp__stream()>>>(
+      (const float*)x, (const float*)dy, C, HW, n, S, NULL, (const float*)mean, part,
+      part + C * S);
+  bwd_stats_kernel<<<(unsigned)((C + TP_THREADS - 1) / TP_THREADS), TP_THREADS, 0,
+                     tp__stream()>>>(part, part + C * S, C, S, (float)n, (const float*)var,
+                                     affine ? (const float*)scale : NULL, eps,
+                                     affine ? (float*)dscale : NULL,
+                                     affine ? (float*)dshift : NULL, coef);
   int s = tp__launch_check(op);
   if (s == TP_OK) {
     dx_kernel<<<tp__blocks(total), TP_THREADS, 0, tp__stream()>>>(
@@ -221,6 +291,6 @@ int tp_batchnorm_bwd(const int64_t* p, float eps, int x_fmt, const void* x, int 
         p[TRAINING] != 0);
     s = tp__launch_check(op);
   }
-  tp__scratch_free(coef); /* stream-ordered reuse by the caching allocator */
+  tp__scratch_free(coef), tp__scratch_free(part); /* stream-ordered reuse */
   return s;
 }

@@ -5,7 +5,9 @@
  * status 0, deterministic ones only when tp__deterministic()), its math type and workspace
  * size; plans live in a bounded LRU table registered with tp__plan_register and used under
  * its lock. Math is FMA (no TF32) unless tp__allow_tf32(), then the entry's own math type.
- * cuDNN has only symmetric padding and int sizes, so anything else is TP_ERR_UNSUPPORTED.
+ * cuDNN pads only symmetrically: asymmetric padding runs on an explicitly zero-padded copy of
+ * x (forward, backward-weights) or into a padded dx that is then cropped (backward-data).
+ * cuDNN's int sizes make tensors over INT_MAX elements TP_ERR_UNSUPPORTED.
  * Bias is our own broadcast kernel; db our own deterministic per-channel reduction (one block
  * per channel, double partial sums in a fixed order, fixed tree). Workspace comes from the
  * caching allocator per call. */
@@ -76,13 +78,9 @@ static int plain_only(const char* op, const char* name, int fmt) {
 }
 
 
-/* What cuDNN's legacy API cannot take: asymmetric padding, tensors over INT_MAX elements. */
+/* What cuDNN's legacy API cannot take: tensors over INT_MAX elements (checked on the
+ * parameters cuDNN sees, i.e. after explicit padding). */
 static int check_supported(const char* op, const int64_t* p, int64_t P, int64_t Q) {
-  if (p[PT] != p[PB] || p[PL] != p[PR])
-    return tp__fail(TP_ERR_UNSUPPORTED,
-                    "%s: the CUDA backend (cuDNN) supports only symmetric padding, got top %lld "
-                    "bottom %lld left %lld right %lld; pad the input explicitly instead",
-                    op, (long long)p[PT], (long long)p[PB], (long long)p[PL], (long long)p[PR]);
   const char* names[3] = {"x", "w", "y"};
   const int64_t counts[3] = {p[N_] * p[C_] * p[H_] * p[W_], p[K_] * p[C_] * p[R_] * p[S_],
                              p[N_] * p[K_] * P * Q};
@@ -286,13 +284,57 @@ static __global__ void bias_grad_kernel(const float* dy, float* db, int64_t N, i
   }
 }
 
+/* ---- asymmetric padding --------------------------------------------------------------------- */
+static int asymmetric(const int64_t* p) { return p[PT] != p[PB] || p[PL] != p[PR]; }
+
+/* The parameters of the same convolution on the zero-padded input: no padding left. */
+static void padded_params(const int64_t* p, int64_t* q) {
+  memcpy(q, p, TP_CONV_NPARAMS * sizeof(int64_t));
+  q[H_] = p[H_] + p[PT] + p[PB], q[W_] = p[W_] + p[PL] + p[PR];
+  q[PT] = q[PB] = q[PL] = q[PR] = 0;
+}
+
+/* xp[nc, h, w] = x[nc, h - pt, w - pl] inside x, else 0 (xp is NC x Hp x Wp). */
+static __global__ void pad_kernel(const float* x, float* xp, int64_t total, int64_t H, int64_t W,
+                                  int64_t Hp, int64_t Wp, int64_t pt, int64_t pl) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t w = i % Wp - pl, h = (i / Wp) % Hp - pt, nc = i / (Hp * Wp);
+    xp[i] = (h >= 0 && h < H && w >= 0 && w < W) ? x[(nc * H + h) * W + w] : 0.0f;
+  }
+}
+
+/* x[nc, h, w] = xp[nc, h + pt, w + pl] (x is NC x H x W). */
+static __global__ void crop_kernel(const float* xp, float* x, int64_t total, int64_t H, int64_t W,
+                                   int64_t Hp, int64_t Wp, int64_t pt, int64_t pl) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t w = i % W, h = (i / W) % H, nc = i / (H * W);
+    x[i] = xp[(nc * Hp + h + pt) * Wp + w + pl];
+  }
+}
+
+/* *xp = a zero-padded copy of x for the parameters q, from the caching allocator. */
+static int pad_input(const char* op, const int64_t* p, const int64_t* q, const void* x,
+                     float** xp) {
+  const int64_t total = p[N_] * p[C_] * q[H_] * q[W_];
+  if (!(*xp = (float*)tp__scratch_alloc((uint64_t)total * 4))) return TP_ERR_OUT_OF_MEMORY;
+  pad_kernel<<<tp__blocks(total), TP_THREADS, 0, tp__stream()>>>(
+      (const float*)x, *xp, total, p[H_], p[W_], q[H_], q[W_], p[PT], p[PL]);
+  const int s = tp__launch_check(op);
+  if (s != TP_OK) tp__scratch_free(*xp), *xp = NULL;
+  return s;
+}
+
 /* ---- ABI ------------------------------------------------------------------------------------ */
 int tp_conv2d_query(const int64_t* p, int64_t* out) {
   static const char* op = "tp_conv2d_query";
   int64_t P = 0, Q = 0;
   TP_TRY(tp__conv_check(op, p, &P, &Q));
   TP_REQUIRE(out != NULL, "%s: out is NULL", op);
-  TP_TRY(check_supported(op, p, P, Q));
+  int64_t q[TP_CONV_NPARAMS];
+  padded_params(p, q);
+  TP_TRY(check_supported(op, asymmetric(p) ? q : p, P, Q));
   out[0] = 0, out[1] = p[N_] * p[K_] * P * Q * 4;
   out[2] = 0, out[3] = p[N_] * p[C_] * p[H_] * p[W_] * 4;
   out[4] = P, out[5] = Q;
@@ -313,8 +355,19 @@ int tp_conv2d_fwd(const int64_t* p, int x_fmt, const void* x, const void* w, con
   TP_REQUIRE(y != NULL, "%s: y is NULL", op);
   const int64_t ny = p[N_] * p[K_] * P * Q;
   TP_TRY(tp__check_range(op, "y", y, 0, ny * 4, 1));
-  TP_TRY(check_supported(op, p, P, Q));
-  TP_TRY(run_locked(op, p, P, Q, FWD, x, w, y, 0.0f));
+  if (asymmetric(p)) {
+    int64_t q[TP_CONV_NPARAMS];
+    padded_params(p, q);
+    TP_TRY(check_supported(op, q, P, Q));
+    float* xp = NULL;
+    TP_TRY(pad_input(op, p, q, x, &xp));
+    const int s = run_locked(op, q, P, Q, FWD, xp, w, y, 0.0f);
+    tp__scratch_free(xp);
+    TP_TRY(s);
+  } else {
+    TP_TRY(check_supported(op, p, P, Q));
+    TP_TRY(run_locked(op, p, P, Q, FWD, x, w, y, 0.0f));
+  }
   if (!p[HAS_BIAS]) return TP_OK;
   bias_add_kernel<<<tp__blocks(ny), TP_THREADS, 0, tp__stream()>>>((float*)y, (const float*)b, ny,
                                                                    P * Q, p[K_]);
@@ -331,8 +384,24 @@ int tp_conv2d_bwd_data(const int64_t* p, int dy_fmt, const void* dy, const void*
   TP_TRY(tp__check_range(op, "w", w, 0, p[K_] * p[C_] * p[R_] * p[S_], 4));
   TP_REQUIRE(dx != NULL, "%s: dx is NULL", op);
   TP_TRY(tp__check_range(op, "dx", dx, 0, p[N_] * p[C_] * p[H_] * p[W_] * 4, 1));
-  TP_TRY(check_supported(op, p, P, Q));
-  return run_locked(op, p, P, Q, BWD_DATA, dy, w, dx, 0.0f);
+  if (!asymmetric(p)) {
+    TP_TRY(check_supported(op, p, P, Q));
+    return run_locked(op, p, P, Q, BWD_DATA, dy, w, dx, 0.0f);
+  }
+  int64_t q[TP_CONV_NPARAMS];
+  padded_params(p, q);
+  TP_TRY(check_supported(op, q, P, Q));
+  const int64_t npad = p[N_] * p[C_] * q[H_] * q[W_], nx = p[N_] * p[C_] * p[H_] * p[W_];
+  float* dxp = (float*)tp__scratch_alloc((uint64_t)npad * 4);
+  if (!dxp) return TP_ERR_OUT_OF_MEMORY;
+  int s = run_locked(op, q, P, Q, BWD_DATA, dy, w, dxp, 0.0f);
+  if (s == TP_OK) {
+    crop_kernel<<<tp__blocks(nx), TP_THREADS, 0, tp__stream()>>>(
+        dxp, (float*)dx, nx, p[H_], p[W_], q[H_], q[W_], p[PT], p[PL]);
+    s = tp__launch_check(op);
+  }
+  tp__scratch_free(dxp);
+  return s;
 }
 
 int tp_conv2d_bwd_weights(const int64_t* p, int x_fmt, const void* x, int dy_fmt,
@@ -350,8 +419,19 @@ int tp_conv2d_bwd_weights(const int64_t* p, int x_fmt, const void* x, int dy_fmt
   TP_TRY(tp__check_range(op, "dw", dw, 0, nw, 4));
   const int hb = p[HAS_BIAS] != 0;
   if (hb && db) TP_TRY(tp__check_range(op, "db", db, 0, K, 4));
-  TP_TRY(check_supported(op, p, P, Q));
-  TP_TRY(run_locked(op, p, P, Q, BWD_FILTER, x, dy, dw, beta)); /* cuDNN's beta: 0 or 1 */
+  if (asymmetric(p)) {
+    int64_t q[TP_CONV_NPARAMS];
+    padded_params(p, q);
+    TP_TRY(check_supported(op, q, P, Q));
+    float* xp = NULL;
+    TP_TRY(pad_input(op, p, q, x, &xp));
+    const int s = run_locked(op, q, P, Q, BWD_FILTER, xp, dy, dw, beta);
+    tp__scratch_free(xp);
+    TP_TRY(s);
+  } else {
+    TP_TRY(check_supported(op, p, P, Q));
+    TP_TRY(run_locked(op, p, P, Q, BWD_FILTER, x, dy, dw, beta)); /* cuDNN's beta: 0 or 1 */
+  }
   if (!hb || !db) return TP_OK;
   bias_grad_kernel<<<(unsigned)K, RED_THREADS, 0, tp__stream()>>>((const float*)dy, (float*)db,
                                                                   p[N_], K, P * Q, beta);

@@ -1,25 +1,105 @@
 #!/usr/bin/env bash
-# Validates the CUDA backend on a GPU machine, in one call. From a machine with network:
-#   ../shared/tools/gpu-prep && deno task build     # .gpu/ (Deno, node_modules) and the library
-# then on the GPU machine (no network, maybe no nvcc), carrying .gpu and native/build:
-#   bash .gpu/run.sh 'bash native/cuda/validate.sh'
-# Writes its logs under $OUT (or /tmp/topiary-gpu) and prints the summary of each step.
+# Validates and benchmarks the CUDA backend on a GPU machine, in one call. From a machine with
+# network:
+#   bash native/cuda/gpu_prep.sh     # .gpu/ (Deno, oneDNN debs, node_modules) and the libraries
+# then on the GPU machine (no network), carrying .gpu and native/build:
+#   bash .gpu/run.sh 'bash native/cuda/validate.sh [STEP ...]'
+# Steps (default: build cuda ops train sparse suite, in the order given):
+#   build       rebuild (vendor-header ABI check first), backend info
+#   cuda        tests/ffi/cuda_test.ts
+#   ops         tests/core and tests/ffi: every op test on cpu and on cuda
+#   suite       the whole test suite (default device cpu, op tests on both)
+#   cuda-suite  tests/attacks, tests/pruning, tests/experiments with TOPIARY_DEVICE=cuda
+#   train       deno task bench --suite gpu (deterministic cuDNN, no TF32: the defaults)
+#   train-fast  the same with TOPIARY_CUDA_DETERMINISTIC=0 TOPIARY_CUDA_ALLOW_TF32=1 (both sides)
+#   sparse      deno task bench --suite sparse on the GPU
+#   demo        the demo (adversarial training, HYDRA and LWM pruning, report) on the GPU
+# GPU_CHECK_SECONDS (default 300) bounds the whole call: each step gets its own cap and at most
+# what is left. Logs go to $OUT (or /tmp/topiary-gpu), at most 8 files.
 set -uo pipefail
+export NO_COLOR=1
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/topiary-gpu}
 mkdir -p "$out"
-nvidia-smi >"$out/nvidia-smi.txt" 2>&1 || true
-echo "== build (rebuilt where nvcc is; vendor-header ABI check when TOPIARY_CUDA_INCLUDES is set)"
-TOPIARY_BUILD_CUDA=${TOPIARY_BUILD_CUDA:-} deno run -A native/build.ts 2>&1 | tee "$out/build.log"
-echo "== backend"
-deno eval 'import { getBackend } from "./ffi/mod.ts";
-  try { console.log(JSON.stringify(getBackend("cuda").info(), null, 1)); }
-  catch (e) { console.log(String(e)); }' 2>&1 | tee "$out/info.json"
-echo "== CUDA tests"
-deno test -A --no-check=remote tests/ffi/cuda_test.ts >"$out/cuda_test.log" 2>&1
-grep -E "^(ok|FAILED)|\.\.\. |error" "$out/cuda_test.log" | tail -20
-echo "== whole suite (every op test runs on cpu and cuda)"
-deno test -A --no-check=remote tests/ >"$out/test.log" 2>&1
-grep -E "FAILED|\[cuda\] \.\.\. .*(FAILED|ok)" "$out/test.log" | grep -c "ok" | sed 's/^/cuda op tests ok: /'
-grep -E "FAILED" "$out/test.log" | head -40
-tail -3 "$out/test.log"
+steps=("$@")
+((${#steps[@]})) || steps=(build cuda ops train sparse suite)
+deadline=$((SECONDS + ${GPU_CHECK_SECONDS:-300}))
+export TOPIARY_TORCH_PYTHON=${TOPIARY_TORCH_PYTHON:-python3}
+
+# Runs "$@" for at most min(cap, time left - 5) seconds; logs to $out/$name.log.
+step() {
+  local name=$1 cap=$2
+  shift 2
+  local left=$((deadline - SECONDS - 5))
+  ((left < cap)) && cap=$left
+  if ((cap < 10)); then
+    echo "== $name: skipped (no time left)"
+    return
+  fi
+  echo "== $name (at most ${cap}s)"
+  local t0=$SECONDS
+  timeout -k 5 "$cap" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  echo "   exit $rc after $((SECONDS - t0))s"
+}
+
+for s in "${steps[@]}"; do
+  case $s in
+  build)
+    {
+      nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+      deno --version | head -1
+    } >"$out/build.log" 2>&1
+    step build_ 120 bash -c 'TOPIARY_BUILD_CUDA=1 deno run -A native/build.ts && deno eval "
+      import { getBackend } from \"./ffi/mod.ts\";
+      try { console.log(getBackend(\"cuda\").describe());
+        console.log(JSON.stringify(getBackend(\"cuda\").info(), null, 1)); }
+      catch (e) { console.log(String(e)); }"'
+    cat "$out/build_.log" >>"$out/build.log" && rm -f "$out/build_.log"
+    tail -n 25 "$out/build.log"
+    ;;
+  cuda)
+    step cuda_test 60 deno test -A --no-check tests/ffi/cuda_test.ts
+    grep -E "\.\.\. |^error|passed|failed" "$out/cuda_test.log" | tail -20
+    ;;
+  ops)
+    step ops_test 150 deno test -A --no-check tests/core tests/ffi
+    grep -E "FAILED|=> |^error" "$out/ops_test.log" | head -40
+    grep -cE "\[cuda\].* \.\.\. .*ok" "$out/ops_test.log" | sed 's/^/cuda cases ok: /'
+    tail -n 2 "$out/ops_test.log"
+    ;;
+  train)
+    step bench_gpu 120 env TOPIARY_DEVICE=cuda deno run -A experiments/bench/mod.ts --suite gpu \
+      --reps 3 --json "$out/bench_gpu.json"
+    cat "$out/bench_gpu.log"
+    ;;
+  sparse)
+    step bench_sparse_gpu 200 env TOPIARY_DEVICE=cuda deno run -A experiments/bench/mod.ts \
+      --suite sparse --reps 3 --json "$out/bench_sparse_gpu.json"
+    grep -E "^\| .*(99%|90%)|skipped|rror" "$out/bench_sparse_gpu.log" | head -60
+    ;;
+  suite)
+    step test 240 deno test -A --no-check tests/
+    grep -E "FAILED|^error" "$out/test.log" | head -40
+    tail -n 3 "$out/test.log"
+    ;;
+  cuda-suite)
+    step cuda_suite 240 env TOPIARY_DEVICE=cuda deno test -A --no-check tests/attacks \
+      tests/pruning tests/experiments
+    grep -E "FAILED|^error" "$out/cuda_suite.log" | head -40
+    tail -n 3 "$out/cuda_suite.log"
+    ;;
+  train-fast)
+    step bench_gpu_fast 120 env TOPIARY_DEVICE=cuda TOPIARY_CUDA_DETERMINISTIC=0 \
+      TOPIARY_CUDA_ALLOW_TF32=1 deno run -A experiments/bench/mod.ts --suite gpu --reps 3 \
+      --json "$out/bench_gpu_fast.json"
+    cat "$out/bench_gpu_fast.log"
+    ;;
+  demo)
+    step demo 200 deno run -A experiments/demo.ts --device cuda --out /tmp/topiary-demo
+    tail -n 30 "$out/demo.log"
+    ;;
+  *) echo "unknown step $s (build cuda ops suite cuda-suite train train-fast sparse demo)" &&
+    exit 2 ;;
+  esac
+done

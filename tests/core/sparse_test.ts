@@ -92,7 +92,7 @@ opTest("sparseConv2d equals conv2d over strides, padding, dilation and batch pat
     const csr = csrFromDense(w);
     const k: [number, number] = [c.w[2], c.w[3]];
     const what = `case ${i} x ${c.x} w ${c.w} ${JSON.stringify(c.opts)}`;
-    // The reference is the CPU's dense convolution (cuDNN has no asymmetric padding).
+    // The reference is the CPU backend's dense convolution (oneDNN), a separate implementation.
     const [xc, wc, bc] = [x.to("cpu"), w.to("cpu"), bias.to("cpu")];
     const dense = conv2d(xc, wc, bc, c.opts);
     const sparse = sparseConv2d(x, csr, k, bias, c.opts);
