@@ -4,7 +4,7 @@
  * @module
  */
 
-import { getDefaultBackend, Tensor, tidy } from "@topiary/core";
+import { getDefaultBackend, randomBits, Tensor, tensor, tidy } from "@topiary/core";
 import type { TorchWorker } from "./torch_worker.ts";
 
 /** One benchmark case: our function and the PyTorch worker's case of the same work. */
@@ -51,6 +51,12 @@ export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Benchmark labels: n classes in [0, 10) from the stateless generator's stream. */
+export function benchLabels(n: number, stream: string): Tensor {
+  const bits = randomBits([n], { seed: 0, stream }).toArray() as Int32Array;
+  return tensor(Int32Array.from(bits, (b) => (b >>> 0) % 10), [n], { dtype: "i32" });
 }
 
 /** Waits for an asynchronous device (CUDA): a host read drains its one stream. */

@@ -7,22 +7,8 @@
  */
 
 import { pgd, pgdTraining } from "@topiary/attacks";
-import {
-  createModel,
-  grad,
-  randomBits,
-  SGD,
-  type Tensor,
-  tensor,
-  tidy,
-  uniform,
-} from "@topiary/core";
-import type { BenchCase } from "./_measure.ts";
-
-function labels(n: number, stream: string): Tensor {
-  const bits = randomBits([n], { seed: 0, stream }).toArray() as Int32Array;
-  return tensor(Int32Array.from(bits, (b) => (b >>> 0) % 10), [n], { dtype: "i32" });
-}
+import { createModel, grad, SGD, tidy, uniform } from "@topiary/core";
+import { type BenchCase, benchLabels } from "./_measure.ts";
 
 /** Cases of the attack benchmark. */
 export function attackCases(batch = 128): BenchCase[] {
@@ -31,7 +17,7 @@ export function attackCases(batch = 128): BenchCase[] {
   const cases: BenchCase[] = [];
   for (const [label, name] of [["SmallCNN", "small_cnn"], ["Madry CNN", "madry_cnn"]] as const) {
     const x = uniform([batch, 1, 28, 28], { seed: 0, stream: `ax-${name}` }).keep();
-    const y = labels(batch, `ay-${name}`).keep();
+    const y = benchLabels(batch, `ay-${name}`).keep();
     const indices = Int32Array.from({ length: batch }, (_, i) => i);
     const spec = {
       kind: "pgd",

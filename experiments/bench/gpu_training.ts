@@ -7,28 +7,13 @@
  */
 
 import { pgdTraining } from "@topiary/attacks";
-import {
-  createModel,
-  grad,
-  randomBits,
-  SGD,
-  softmaxCrossEntropy,
-  type Tensor,
-  tensor,
-  tidy,
-  uniform,
-} from "@topiary/core";
-import type { BenchCase } from "./_measure.ts";
+import { createModel, grad, SGD, softmaxCrossEntropy, tidy, uniform } from "@topiary/core";
+import { type BenchCase, benchLabels } from "./_measure.ts";
 
 /** The networks of the GPU benchmark. */
 export const GPU_MODELS = [["ResNet-18", "resnet18"], ["VGG-16-BN", "vgg16_bn"]] as const;
 /** Its batch sizes. */
 export const GPU_BATCHES = [128, 512];
-
-function labels(n: number, stream: string): Tensor {
-  const bits = randomBits([n], { seed: 0, stream }).toArray() as Int32Array;
-  return tensor(Int32Array.from(bits, (b) => (b >>> 0) % 10), [n], { dtype: "i32" });
-}
 
 /** Cases of the GPU training benchmark (clean and PGD-10 steps, every model and batch). */
 export function gpuTrainingCases(): BenchCase[] {
@@ -39,7 +24,7 @@ export function gpuTrainingCases(): BenchCase[] {
   for (const batch of GPU_BATCHES) {
     for (const [label, name] of GPU_MODELS) {
       const x = uniform([batch, ...input], { seed: 0, stream: `gx-${name}` }).keep();
-      const y = labels(batch, `gy-${name}`).keep();
+      const y = benchLabels(batch, `gy-${name}`).keep();
       const base = { model: name, args: {}, batch, input };
       // Clean step.
       const clean = createModel(name, { seed: 0 });

@@ -9,15 +9,12 @@ import {
   createModel,
   grad,
   type ModelSpec,
-  randomBits,
   SGD,
   softmaxCrossEntropy,
-  type Tensor,
-  tensor,
   tidy,
   uniform,
 } from "@topiary/core";
-import type { BenchCase } from "./_measure.ts";
+import { type BenchCase, benchLabels } from "./_measure.ts";
 
 interface ModelCase {
   label: string;
@@ -36,12 +33,6 @@ export const TRAINING_MODELS: ModelCase[] = [
   { label: "ResNet-18 fwd+bwd", model: "resnet18", input: [3, 32, 32], update: false },
 ];
 
-/** Labels in [0, 10) from the stateless generator. */
-function labels(n: number, stream: string): Tensor {
-  const bits = randomBits([n], { seed: 0, stream }).toArray() as Int32Array;
-  return tensor(Int32Array.from(bits, (b) => (b >>> 0) % 10), [n], { dtype: "i32" });
-}
-
 /** Cases of the training benchmark at a batch size. */
 export function trainingCases(batch = 128): BenchCase[] {
   return TRAINING_MODELS.map((c) => {
@@ -50,7 +41,7 @@ export function trainingCases(batch = 128): BenchCase[] {
     const params = model.parameters();
     const opt = c.update ? new SGD(model.namedParameters(), { lr: 0.01, momentum: 0.9 }) : null;
     const x = uniform([batch, ...c.input], { seed: 0, stream: `x-${c.model}` }).keep();
-    const y = labels(batch, `y-${c.model}`).keep();
+    const y = benchLabels(batch, `y-${c.model}`).keep();
     return {
       name: `${c.label} (batch ${batch})`,
       work: batch,
