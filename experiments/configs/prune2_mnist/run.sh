@@ -3,7 +3,8 @@
 # to end and resumable: ADMM and ATMC from the dense robust SmallCNNs of the pruning experiment
 # (which must have finished its dense step: ../prune_mnist/run.sh, or its archive), edge-popup
 # subnetworks of random SmallCNNs (clean and PGD-10 loss), and the reference networks of the
-# analysis; then one results database and report with the LWM/HYDRA/IMP runs next to them.
+# analysis; then one results database and report with the LWM/HYDRA/IMP runs next to them, and
+# the tables of docs/results/pruning2_mnist.md (tables.ts).
 #   bash experiments/configs/prune2_mnist/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -28,3 +29,5 @@ for r in runs/prune-mnist runs/prune-mnist-imp runs/prune-mnist-imp-targets; do 
 rm -f runs/prune2-mnist.sqlite
 deno task exp collect "${roots[@]}" --db runs/prune2-mnist.sqlite
 deno task exp report --db runs/prune2-mnist.sqlite --out runs/prune2-mnist-report
+# The page's tables (docs/results/pruning2_mnist.md) from these runs and Pruning I's.
+deno run -A "$here/tables.ts" --write

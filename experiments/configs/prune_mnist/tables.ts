@@ -8,11 +8,11 @@
  * @module
  */
 
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RobustnessRecord } from "@topiary/attacks";
 import type { Reevaluation } from "../../run/reevaluate.ts";
 import { meanStd } from "../../results/_stats.ts";
+import { pct, readJson as read, tablesOf, writeTables } from "../../results/page_tables.ts";
 import type { RunResult } from "../../run/run.ts";
 
 const write = Deno.args.includes("--write");
@@ -34,17 +34,6 @@ const MODELS: [string, string][] = [
     ],
   ]),
 ];
-
-/** A JSON file, or null when it is not there. */
-function read<T>(path: string): T | null {
-  return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) as T : null;
-}
-
-/** Sample mean ± std of fractions, in % (one value: itself). */
-function pct(xs: number[]): string {
-  const { mean, std } = meanStd(xs.map((x) => 100 * x));
-  return xs.length < 2 ? `${mean.toFixed(2)}%` : `${mean.toFixed(2)} ± ${std.toFixed(2)}%`;
-}
 
 /** Examples Square broke that the attacks before it left. */
 function squareOnly(r: RobustnessRecord): number | string {
@@ -160,30 +149,10 @@ if (lottery.length) {
   }
 }
 
-/** Replaces each table of `page` whose header starts like a generated one with that one. */
-function putTables(page: string, tables: string[]): string {
-  const lines = page.split("\n");
-  const header = (row: string) => row.split("|").slice(1, 3).map((c) => c.trim()).join("|");
-  for (const table of tables) {
-    const rows = table.split("\n");
-    const [head, next] = [header(rows[0]), rows[0].split("|")[3]?.trim()];
-    const at = lines.findIndex((l) => header(l) === head && l.split("|")[3]?.trim() === next);
-    if (at < 0) throw new Error(`${PAGE} has no table headed "${rows[0]}"`);
-    let end = at;
-    while (end < lines.length && lines[end].startsWith("|")) end++;
-    lines.splice(at, end - at, ...rows);
-  }
-  return lines.join("\n");
-}
-
 if (!summary.length) {
   console.error(`tables.ts: no finished run of the experiment under ${runs}`);
   Deno.exit(2);
 }
-const tables = out.join("\n").split("\n\n").map((t) => t.trim()).filter((t) => t.startsWith("|"));
-if (write) {
-  Deno.writeTextFileSync(PAGE, putTables(Deno.readTextFileSync(PAGE), tables));
-  const fmt = await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", PAGE] }).output();
-  if (!fmt.success) throw new Error(`deno fmt ${PAGE} failed`);
-  console.log(`${tables.length} tables written into ${PAGE}`);
-} else console.log(tables.join("\n\n"));
+const tables = tablesOf(out.join("\n"));
+if (write) await writeTables(PAGE, tables);
+else console.log(tables.join("\n\n"));
