@@ -52,12 +52,12 @@ const onGpu = backend.name === "cuda";
 if (suite === "gpu" && !onGpu) {
   throw new Error(`--suite gpu needs TOPIARY_DEVICE=cuda (the default backend is ${backend.name})`);
 }
-// PyTorch on the same device, with the same math settings as our CUDA backend.
+// PyTorch on the same device, with the math settings our CUDA backend reports it runs with.
 const torchDevice = onGpu
   ? {
     name: "cuda" as const,
-    tf32: Deno.env.get("TOPIARY_CUDA_ALLOW_TF32") === "1",
-    deterministic: Deno.env.get("TOPIARY_CUDA_DETERMINISTIC") !== "0",
+    tf32: info.allow_tf32 === true,
+    deterministic: info.deterministic !== false,
   }
   : undefined;
 

@@ -61,9 +61,10 @@ def make_model_case(spec):
 
 
 def pgd_linf(model, x, y, eps, alpha, steps, g):
-    """PGD-Linf with a uniform random start; gradients with respect to the input only."""
+    """PGD-Linf with a uniform random start (g: a generator on x's device); gradients with respect
+    to the input only."""
     loss_fn = torch.nn.functional.cross_entropy
-    delta = dev((torch.rand(x.shape, generator=g) * 2 - 1) * eps)
+    delta = (torch.rand(x.shape, generator=g, device=x.device) * 2 - 1) * eps
     xa = (x + delta).clamp(0, 1)
     for _ in range(steps):
         xa.requires_grad_(True)
@@ -83,6 +84,8 @@ def make_attack_case(spec):
     n = spec["batch"]
     x = dev(torch.rand([n] + spec["input"], generator=g))
     y = dev(torch.randint(0, 10, (n,), generator=g))
+    # The attack's random starts are drawn where the attack runs (no host copy per step).
+    g = torch.Generator(device=DEVICE).manual_seed(0)
     eps, alpha, steps = spec["eps"], spec["alpha"], spec["steps"]
     if not spec["train"]:
         model.eval()

@@ -61,14 +61,18 @@ export class TorchWorker {
       }
     }
     const script = new URL("./torch_worker.py", import.meta.url).pathname;
-    const child = new Deno.Command(python, {
-      args: [script],
-      env,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    })
-      .spawn();
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(python, {
+        args: [script],
+        env,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+    } catch (e) {
+      return `cannot start ${python} (${e instanceof Error ? e.message : e})`;
+    }
     const w = new TorchWorker(child, env);
     try {
       const info = await w.call({ cmd: "info" });

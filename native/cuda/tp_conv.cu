@@ -81,14 +81,23 @@ static int plain_only(const char* op, const char* name, int fmt) {
 /* What cuDNN's legacy API cannot take: tensors over INT_MAX elements (checked on the
  * parameters cuDNN sees, i.e. after explicit padding). */
 static int check_supported(const char* op, const int64_t* p, int64_t P, int64_t Q) {
+  if (p[H_] > INT_MAX || p[W_] > INT_MAX)
+    return tp__fail(TP_ERR_UNSUPPORTED,
+                    "%s: the input is %lld x %lld (after explicit padding); cuDNN's legacy "
+                    "convolution takes sizes up to %d",
+                    op, (long long)p[H_], (long long)p[W_], INT_MAX);
   const char* names[3] = {"x", "w", "y"};
-  const int64_t counts[3] = {p[N_] * p[C_] * p[H_] * p[W_], p[K_] * p[C_] * p[R_] * p[S_],
-                             p[N_] * p[K_] * P * Q};
-  for (int i = 0; i < 3; i++)
-    if (counts[i] > INT_MAX)
+  const int64_t dims[3][4] = {{p[N_], p[C_], p[H_], p[W_]}, {p[K_], p[C_], p[R_], p[S_]},
+                              {p[N_], p[K_], P, Q}};
+  for (int i = 0; i < 3; i++) {
+    int64_t c = 1;
+    for (int d = 0; d < 4 && c <= INT_MAX; d++)
+      if (__builtin_mul_overflow(c, dims[i][d], &c)) c = (int64_t)INT_MAX + 1;
+    if (c > INT_MAX)
       return tp__fail(TP_ERR_UNSUPPORTED,
-                      "%s: %s has %lld elements; cuDNN's legacy convolution takes at most %d",
-                      op, names[i], (long long)counts[i], INT_MAX);
+                      "%s: %s has more than %d elements, the most cuDNN's legacy convolution "
+                      "takes", op, names[i], INT_MAX);
+  }
   return TP_OK;
 }
 
