@@ -29,5 +29,10 @@ for r in runs/prune-mnist runs/prune-mnist-imp runs/prune-mnist-imp-targets; do 
 rm -f runs/prune2-mnist.sqlite
 deno task exp collect "${roots[@]}" --db runs/prune2-mnist.sqlite
 deno task exp report --db runs/prune2-mnist.sqlite --out runs/prune2-mnist-report
+# The page's copy of the report (docs/results/prune2_mnist/report).
+rm -rf docs/results/prune2_mnist/report && mkdir -p docs/results/prune2_mnist/report
+cp -r runs/prune2-mnist-report/results.md runs/prune2-mnist-report/figures \
+  docs/results/prune2_mnist/report/
+deno fmt --quiet docs/results/prune2_mnist/report/results.md
 # The page's tables (docs/results/pruning2_mnist.md) from these runs and Pruning I's.
 deno run -A "$here/tables.ts" --write

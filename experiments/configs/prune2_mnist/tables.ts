@@ -204,18 +204,28 @@ interface Analysis {
   disconnectedWeights: number;
   probeImages: number;
 }
-const analysed: [string, string][] = [
-  ["dense, PGD-10", "prune2-mnist/robust-dense/base/seed-{s}"],
-  ["dense, clean", "prune2-mnist/clean-dense/base/seed-{s}"],
-  ...admm.filter((r) => sparsityOf(r, "admm") === 0.99).map((r): [string, string] => [
+/** Rows: label, runs root, folder pattern (Pruning I's early seeds predate the analysis). */
+const analysed: [string, string, string][] = [
+  ["dense, PGD-10", runs, "prune2-mnist/robust-dense/base/seed-{s}"],
+  ["dense, clean", runs, "prune2-mnist/clean-dense/base/seed-{s}"],
+  ["LWM 99%, PGD-10", pruning1, "prune-mnist/pruned/method=lwm,sparsity=0.99/seed-{s}"],
+  [
+    "HYDRA 99%, PGD-10",
+    pruning1,
+    `prune-mnist/pruned/method=hydra,sparsity=0.99,${HYDRA}/seed-{s}`,
+  ],
+  ["IMP 99%, PGD-10", pruning1, "prune-mnist-imp/seed-{s}"],
+  ...admm.filter((r) => sparsityOf(r, "admm") === 0.99).map((r): [string, string, string] => [
     "ADMM 99%, PGD-10",
+    runs,
     r.rel,
   ]),
-  ...atmc.filter((r) => sparsityOf(r, "atmc") === 0.99).map((r): [string, string] => [
+  ...atmc.filter((r) => sparsityOf(r, "atmc") === 0.99).map((r): [string, string, string] => [
     "ATMC 99%, PGD-10",
+    runs,
     r.rel,
   ]),
-  ["LWM 99%, clean", "prune2-mnist/clean-lwm99/base/seed-{s}"],
+  ["LWM 99%, clean", runs, "prune2-mnist/clean-lwm99/base/seed-{s}"],
 ];
 /** Mean ± std with `d` decimals (one value: itself). */
 const ms = (xs: number[], d = 1) => {
@@ -225,8 +235,8 @@ const ms = (xs: number[], d = 1) => {
   return xs.length > 1 ? `${f(mean)} ± ${f(std)}` : f(mean);
 };
 const rows: string[] = [];
-for (const [label, pattern] of analysed) {
-  const f = find(runs, pattern).filter((x) => (x.run as { analysis?: Analysis }).analysis);
+for (const [label, root, pattern] of analysed) {
+  const f = find(root, pattern).filter((x) => (x.run as { analysis?: Analysis }).analysis);
   if (!f.length) {
     rows.push(`| ${label} | – | pending | pending | pending | pending | pending |`);
     continue;
