@@ -7,6 +7,7 @@
 import { nativeError, TopiaryError } from "./errors.ts";
 import { findLibrary, type LibraryKind, openLibrary } from "./library.ts";
 import { type NativeSymbols, type SymbolName, SYMBOLS } from "./symbols.ts";
+import { profiledSymbols, profilingFromEnv } from "./profile.ts";
 
 /** Counters of native memory (see `tp_memory_stats`). */
 export interface MemoryStats {
@@ -98,7 +99,11 @@ class NativeBackend implements Backend {
     this.name = kind;
     this.path = path;
     this.lib = openLibrary(path);
-    this.sym = this.lib.symbols;
+    const sym = this.lib.symbols;
+    // Profiling: each call timed; an asynchronous device is drained after each.
+    const sync = sym.tp_synchronize;
+    const drain = kind === "cuda" && sync ? () => this.check(sync(), "tp_synchronize") : null;
+    this.sym = profilingFromEnv() ? profiledSymbols(sym, kind, drain) : sym;
     const abi = this.sym.tp_abi_version();
     if (abi !== 1) {
       throw new Error(

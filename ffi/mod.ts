@@ -17,3 +17,11 @@ export {
   type MemoryStats,
   threadsFromEnv,
 } from "./backend.ts";
+export {
+  profiledSymbols,
+  profileEntries,
+  type ProfileEntry,
+  profileTable,
+  profilingFromEnv,
+  resetProfile,
+} from "./profile.ts";

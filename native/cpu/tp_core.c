@@ -34,6 +34,8 @@ const char* tp_last_error(void) { return tp_error; }
 
 int tp_abi_version(void) { return TP_ABI_VERSION; }
 
+int tp_synchronize(void) { return TP_OK; } /* every CPU call has finished when it returns */
+
 int tp__threads(void) {
   return tp_num_threads > 0 ? tp_num_threads : omp_get_max_threads();
 }

@@ -48,6 +48,11 @@ const char* tp_last_error(void) { return tp_error; }
 
 int tp_abi_version(void) { return TP_ABI_VERSION; }
 
+int tp_synchronize(void) {
+  TP_TRY(tp__ensure_init());
+  return tp__cuda_status(cudaStreamSynchronize(tp__stream()), "tp_synchronize");
+}
+
 int tp__cuda_status(cudaError_t err, const char* op) {
   switch (err) {
     case cudaSuccess:

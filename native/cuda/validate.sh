@@ -14,6 +14,7 @@
 #   train-fast  the same with TOPIARY_CUDA_DETERMINISTIC=0 TOPIARY_CUDA_ALLOW_TF32=1 (both sides)
 #   sparse      deno task bench --suite sparse on the GPU
 #   demo        the demo (adversarial training, HYDRA and LWM pruning, report) on the GPU
+#   profile     per-call profiles (TOPIARY_PROFILE=1) of ResNet-18 and VGG-16-BN steps, batch 512
 # GPU_CHECK_SECONDS (default 300) bounds the whole call: each step gets its own cap and at most
 # what is left. Logs go to $OUT (or /tmp/topiary-gpu), at most 8 files.
 set -uo pipefail
@@ -95,11 +96,19 @@ for s in "${steps[@]}"; do
       --json "$out/bench_gpu_fast.json"
     cat "$out/bench_gpu_fast.log"
     ;;
+  profile)
+    step profile 150 env TOPIARY_DEVICE=cuda TOPIARY_PROFILE=1 bash -c '
+      p="deno run -A experiments/bench/profile.ts --batch 512 --steps 3"
+      $p --model resnet18 && $p --model resnet18 --pgd && $p --model vgg16_bn'
+    grep -E "ms per step|^\| cuda" "$out/profile.log" | head -45
+    ;;
   demo)
     step demo 200 deno run -A experiments/demo.ts --device cuda --out /tmp/topiary-demo
     tail -n 30 "$out/demo.log"
     ;;
-  *) echo "unknown step $s (build cuda ops suite cuda-suite train train-fast sparse demo)" &&
-    exit 2 ;;
+  *)
+    echo "unknown step $s (build cuda ops suite cuda-suite train train-fast sparse demo profile)"
+    exit 2
+    ;;
   esac
 done

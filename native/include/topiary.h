@@ -323,6 +323,12 @@ int tp_nm24_from_dense(int64_t rows, int64_t cols, const void* dense, void* valu
 int tp_nm24_linear(int64_t batch, int64_t in, int64_t out, const void* x, const void* values,
                    const void* meta, const void* bias, void* y);
 
+/* ---- synchronisation (optional) ---------------------------------------------------------------
+ * Waits until every call made so far has finished on the device and reports an asynchronous
+ * error of one of them (CUDA: the stream; the CPU's calls finish before they return). For
+ * profiling: a caller timing each call synchronises after it. */
+int tp_synchronize(void);
+
 #ifdef __cplusplus
 }
 #endif
