@@ -234,3 +234,31 @@ export function unitsSpec(rows: UnitRow[]): vl.TopLevelSpec {
     },
   };
 }
+
+/** Share of a configuration's non-zero weights on no input-output path (mean over seeds). */
+export interface ConnectivityRow {
+  label: string;
+  percent: number;
+  /** Runs averaged. */
+  runs: number;
+}
+
+/** Weights on no input-to-output path, one bar per configuration. */
+export function connectivitySpec(rows: ConnectivityRow[]): vl.TopLevelSpec {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    data: { values: rows },
+    width: 420,
+    mark: "bar",
+    encoding: {
+      y: { field: "label", type: "nominal", sort: null, title: null, axis: { labelLimit: 0 } },
+      x: {
+        field: "percent",
+        type: "quantitative",
+        title: "non-zero weights on no input-output path (%)",
+        scale: { domain: [0, 100] },
+      },
+      tooltip: [{ field: "label" }, { field: "percent", format: ".1f" }, { field: "runs" }],
+    },
+  };
+}

@@ -14,6 +14,8 @@ import { type ReevaluationRow, reevaluationRows } from "./reevaluations.ts";
 import {
   type AccuracyRow,
   accuracySpec,
+  type ConnectivityRow,
+  connectivitySpec,
   type CurvePoint,
   curvesSpec,
   type Figure,
@@ -57,7 +59,7 @@ interface RunRow {
 function unitFigureRows(
   db: DatabaseSync,
   configs: ConfigSummary[],
-): { rows: UnitRow[]; notes: string[] } {
+): { rows: UnitRow[]; notes: string[]; connectivity: ConnectivityRow[] } {
   const q = db.prepare(
     "SELECT u.layer, AVG(100.0 * u.no_input / u.units) AS no_input, " +
       "AVG(100.0 * u.no_path_to_output / u.units) AS no_path, " +
@@ -69,7 +71,7 @@ function unitFigureRows(
     "SELECT AVG(100.0 * c.disconnected_weights / MAX(c.nonzero_weights, 1)) AS pct, " +
       "COUNT(*) AS n FROM connectivity c JOIN runs r USING (run_id) WHERE r.config_id = ?",
   );
-  const rows: UnitRow[] = [], notes: string[] = [];
+  const rows: UnitRow[] = [], notes: string[] = [], connectivity: ConnectivityRow[] = [];
   for (const cfg of configs) {
     const layers = q.all(cfg.configId) as {
       layer: string;
@@ -91,13 +93,14 @@ function unitFigureRows(
     }
     const conn = c.get(cfg.configId) as { pct: number | null; n: number };
     if (conn.n > 0 && conn.pct !== null) {
+      connectivity.push({ label: cfg.label, percent: conn.pct, runs: conn.n });
       notes.push(
         `${cfg.label}: ${conn.pct.toFixed(2)}% of the non-zero weights lie on no ` +
           `input-to-output path (mean over ${conn.n} run${conn.n === 1 ? "" : "s"}).`,
       );
     }
   }
-  return { rows, notes };
+  return { rows, notes, connectivity };
 }
 
 /** One configuration (the runs of one config over seeds). */
@@ -409,6 +412,13 @@ export async function writeReport(
         svg: await renderSvg(unitsSpec(unitRows.rows)),
       });
       notes.push(...unitRows.notes);
+    }
+    if (unitRows.connectivity.some((r) => r.percent > 0)) {
+      figures.push({
+        id: "connectivity",
+        title: "Non-zero weights on no input-to-output path (mean over seeds)",
+        svg: await renderSvg(connectivitySpec(unitRows.connectivity)),
+      });
     }
   } finally {
     db.close();

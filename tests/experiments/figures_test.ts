@@ -5,7 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { renderSvg, type SparsityPoint, sparsitySpec } from "../../experiments/results/figures.ts";
+import {
+  connectivitySpec,
+  renderSvg,
+  type SparsityPoint,
+  sparsitySpec,
+} from "../../experiments/results/figures.ts";
 import type { ReevaluationRow } from "../../experiments/results/reevaluations.ts";
 import { type ConfigSummary, sparsityPoints } from "../../experiments/results/report.ts";
 
@@ -91,4 +96,19 @@ Deno.test("sparsityPoints: a line per method, split by objective only where obje
   const re = { label: "b", name: "strong", robust: { mean: 40, std: 0 } } as ReevaluationRow;
   const pts = sparsityPoints(robust, [re]).filter((p) => p.metric === "robust (strong)");
   assert.deepEqual(pts, [{ method: "lwm", sparsity: 99, metric: "robust (strong)", value: 40 }]);
+});
+
+Deno.test("connectivitySpec: one bar per configuration on a 0-100% axis", async () => {
+  const rows = [
+    { label: "lwm 99%", percent: 74.1, runs: 2 },
+    { label: "hydra 99%", percent: 29.9, runs: 2 },
+  ];
+  const svg = await renderSvg(connectivitySpec(rows));
+  assert(svg.includes("non-zero weights on no input-output path (%)"));
+  for (const r of rows) assert(svg.includes(r.label), r.label);
+  // Two bars (vega's bar marks are paths with the "mark-rect" role).
+  assert.equal(
+    (svg.match(/role="graphics-symbol"[^>]*aria-roledescription="bar"/g) ?? []).length,
+    2,
+  );
 });

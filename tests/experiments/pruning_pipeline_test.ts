@@ -112,7 +112,17 @@ Deno.test({
         Deno.readTextFileSync(join(root, "report", "figures", "sparsity.svg"))
           .includes("robust (strong)"),
       );
-      for (const id of ["accuracy", "curves", "sparsity", "layers", "histograms", "units"]) {
+      for (
+        const id of [
+          "accuracy",
+          "curves",
+          "sparsity",
+          "layers",
+          "histograms",
+          "units",
+          "connectivity",
+        ]
+      ) {
         assert(html.includes(`<figure id="fig-${id}">`), id);
       }
       assert(/% of the non-zero weights lie on no input-to-output path/.test(html));
