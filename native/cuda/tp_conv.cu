@@ -335,6 +335,24 @@ static int pad_input(const char* op, const int64_t* p, const int64_t* q, const v
   return s;
 }
 
+/* Runs direction dir (FWD or BWD_FILTER: x is cuDNN's first operand) with x zero-padded
+ * explicitly when the padding is asymmetric. */
+static int run_on_input(const char* op, const int64_t* p, int64_t P, int64_t Q, int dir,
+                        const void* x, const void* other, void* out, float beta) {
+  if (!asymmetric(p)) {
+    TP_TRY(check_supported(op, p, P, Q));
+    return run_locked(op, p, P, Q, dir, x, other, out, beta);
+  }
+  int64_t q[TP_CONV_NPARAMS];
+  padded_params(p, q);
+  TP_TRY(check_supported(op, q, P, Q));
+  float* xp = NULL;
+  TP_TRY(pad_input(op, p, q, x, &xp));
+  const int s = run_locked(op, q, P, Q, dir, xp, other, out, beta);
+  tp__scratch_free(xp);
+  return s;
+}
+
 /* ---- ABI ------------------------------------------------------------------------------------ */
 int tp_conv2d_query(const int64_t* p, int64_t* out) {
   static const char* op = "tp_conv2d_query";
@@ -364,19 +382,7 @@ int tp_conv2d_fwd(const int64_t* p, int x_fmt, const void* x, const void* w, con
   TP_REQUIRE(y != NULL, "%s: y is NULL", op);
   const int64_t ny = p[N_] * p[K_] * P * Q;
   TP_TRY(tp__check_range(op, "y", y, 0, ny * 4, 1));
-  if (asymmetric(p)) {
-    int64_t q[TP_CONV_NPARAMS];
-    padded_params(p, q);
-    TP_TRY(check_supported(op, q, P, Q));
-    float* xp = NULL;
-    TP_TRY(pad_input(op, p, q, x, &xp));
-    const int s = run_locked(op, q, P, Q, FWD, xp, w, y, 0.0f);
-    tp__scratch_free(xp);
-    TP_TRY(s);
-  } else {
-    TP_TRY(check_supported(op, p, P, Q));
-    TP_TRY(run_locked(op, p, P, Q, FWD, x, w, y, 0.0f));
-  }
+  TP_TRY(run_on_input(op, p, P, Q, FWD, x, w, y, 0.0f));
   if (!p[HAS_BIAS]) return TP_OK;
   bias_add_kernel<<<tp__blocks(ny), TP_THREADS, 0, tp__stream()>>>((float*)y, (const float*)b, ny,
                                                                    P * Q, p[K_]);
@@ -428,19 +434,7 @@ int tp_conv2d_bwd_weights(const int64_t* p, int x_fmt, const void* x, int dy_fmt
   TP_TRY(tp__check_range(op, "dw", dw, 0, nw, 4));
   const int hb = p[HAS_BIAS] != 0;
   if (hb && db) TP_TRY(tp__check_range(op, "db", db, 0, K, 4));
-  if (asymmetric(p)) {
-    int64_t q[TP_CONV_NPARAMS];
-    padded_params(p, q);
-    TP_TRY(check_supported(op, q, P, Q));
-    float* xp = NULL;
-    TP_TRY(pad_input(op, p, q, x, &xp));
-    const int s = run_locked(op, q, P, Q, BWD_FILTER, xp, dy, dw, beta);
-    tp__scratch_free(xp);
-    TP_TRY(s);
-  } else {
-    TP_TRY(check_supported(op, p, P, Q));
-    TP_TRY(run_locked(op, p, P, Q, BWD_FILTER, x, dy, dw, beta)); /* cuDNN's beta: 0 or 1 */
-  }
+  TP_TRY(run_on_input(op, p, P, Q, BWD_FILTER, x, dy, dw, beta)); /* cuDNN's beta: 0 or 1 */
   if (!hb || !db) return TP_OK;
   bias_grad_kernel<<<(unsigned)K, RED_THREADS, 0, tp__stream()>>>((const float*)dy, (float*)db,
                                                                   p[N_], K, P * Q, beta);
