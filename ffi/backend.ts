@@ -146,7 +146,7 @@ class NativeBackend implements Backend {
     }
     return `cuda (${i.device}, compute ${i.compute_capability}, cuBLAS ${i.cublas}, cuDNN ` +
       `${i.cudnn}, ${i.deterministic ? "deterministic" : "non-deterministic"} algorithms, TF32 ` +
-      `${i.allow_tf32 ? "allowed" : "off"})`;
+      `${i.allow_tf32 ? "allowed" : "off"}${i.benchmark ? ", algorithms timed" : ""})`;
   }
 
   supportsOp(op: SymbolName): boolean {

@@ -58,6 +58,7 @@ const torchDevice = onGpu
     name: "cuda" as const,
     tf32: info.allow_tf32 === true,
     deterministic: info.deterministic !== false,
+    benchmark: info.benchmark === true,
   }
   : undefined;
 

@@ -70,5 +70,11 @@ console.log(
     `(profiled: every call drained), ${steps} steps\n`,
 );
 console.log(profileTable());
+const algorithms = getDefaultBackend().info().algorithms;
+if (Array.isArray(algorithms) && algorithms.length > 0) {
+  console.log(
+    `\nlibrary algorithms chosen (shape: cuDNN algorithm number):\n${algorithms.join("\n")}`,
+  );
+}
 x.dispose(), y.dispose(), model.dispose();
 resetProfile(); // nothing more to report at exit

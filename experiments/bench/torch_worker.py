@@ -3,8 +3,8 @@ line per command.
 
 Protocol (stdin/stdout, one JSON object per line):
   {"cmd": "info"} -> {"torch": version, "threads": n, "mkldnn": bool}
-  {"cmd": "device", "device": "cuda", "tf32": bool, "deterministic": bool}
-      -> {"device": name}  (before any setup; cuDNN benchmark mode stays off)
+  {"cmd": "device", "device": "cuda", "tf32": bool, "deterministic": bool, "benchmark": bool}
+      -> {"device": name}  (before any setup; cuDNN benchmark mode only when "benchmark")
   {"cmd": "setup", "name": str, "case": {...}} -> {"ok": true}
   {"cmd": "run", "name": str, "iters": int} -> {"seconds": total}
 Cases: gemm {m, n, k}; conv_fwd / conv_bwd_data / conv_bwd_weights
@@ -195,7 +195,7 @@ def blas_library():
 
 
 def set_device(msg):
-    """Moves every later case to a CUDA device, TF32 and determinism as asked, no autotuning."""
+    """Moves every later case to a CUDA device, TF32, determinism and autotuning as asked."""
     global DEVICE
     if msg["device"] != "cuda" or not torch.cuda.is_available():
         raise ValueError(f"device {msg['device']} is not available to torch {torch.__version__}")
@@ -203,11 +203,12 @@ def set_device(msg):
     tf32 = bool(msg.get("tf32", False))
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
-    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.benchmark = bool(msg.get("benchmark", False))
     torch.backends.cudnn.deterministic = bool(msg.get("deterministic", True))
     return {"device": torch.cuda.get_device_name(0), "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version(), "tf32": tf32,
-            "deterministic": torch.backends.cudnn.deterministic}
+            "deterministic": torch.backends.cudnn.deterministic,
+            "benchmark": torch.backends.cudnn.benchmark}
 
 
 def main():

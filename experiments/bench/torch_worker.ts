@@ -12,7 +12,7 @@ export interface TorchWorkerOptions {
   /** OpenBLAS threads (default 1). */
   openblasThreads?: number;
   /** Run every case on this device (default the CPU). */
-  device?: { name: "cuda"; tf32: boolean; deterministic: boolean };
+  device?: { name: "cuda"; tf32: boolean; deterministic: boolean; benchmark?: boolean };
 }
 
 /** JSON-lines client of `torch_worker.py`. */

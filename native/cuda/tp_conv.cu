@@ -1,10 +1,10 @@
 /* 2-D convolution on CUDA through cuDNN's legacy API, with the parameter layout, validation
  * and messages of the CPU backend (native/cpu/tp_conv.c). Every tensor is plain NCHW
  * (format 0). A plan holds the x/w/y/convolution descriptors of one parameter array and, per
- * direction, the algorithm picked on first use from the *_v7 heuristics (first entry with
- * status 0, deterministic ones only when tp__deterministic()), its math type and workspace
- * size; plans live in a bounded LRU table registered with tp__plan_register and used under
- * its lock. Math is FMA (no TF32) unless tp__allow_tf32(), then the entry's own math type.
+ * direction, the algorithm picked on first use from the *_v7 heuristics, or timed by
+ * cudnnFind* when tp__benchmark() (first entry with status 0, deterministic ones only when
+ * tp__deterministic()), its math type and workspace size; plans live in a bounded LRU table
+ * registered with tp__plan_register and used under its lock. Math is FMA (no TF32) unless tp__allow_tf32(), then the entry's own math type.
  * cuDNN pads only symmetrically: asymmetric padding runs on an explicitly zero-padded copy of
  * x (forward, backward-weights) or into a padded dx that is then cropped (backward-data).
  * cuDNN's int sizes make tensors over INT_MAX elements TP_ERR_UNSUPPORTED.
@@ -164,9 +164,21 @@ static int lock_plan(const char* op, const int64_t* p, int64_t P, int64_t Q, con
   return TP_OK;
 }
 
+/* cuDNN's ranking of the algorithms of direction dir: its heuristics, or with
+ * tp__benchmark() every algorithm timed once on scratch buffers cuDNN allocates itself. */
 static tp_cudnn_status heuristics(conv_plan* pl, int dir, int cap, int* count,
                                   tp_cudnn_algo_perf* perf) {
   tp_cudnn_handle h = tp__vendor.cudnn;
+  if (tp__benchmark()) {
+    if (dir == FWD)
+      return tp__vendor.cudnnFindConvolutionForwardAlgorithm(h, pl->x, pl->w, pl->conv, pl->y,
+                                                             cap, count, perf);
+    if (dir == BWD_DATA)
+      return tp__vendor.cudnnFindConvolutionBackwardDataAlgorithm(h, pl->w, pl->y, pl->conv,
+                                                                  pl->x, cap, count, perf);
+    return tp__vendor.cudnnFindConvolutionBackwardFilterAlgorithm(h, pl->x, pl->y, pl->conv,
+                                                                  pl->w, cap, count, perf);
+  }
   if (dir == FWD)
     return tp__vendor.cudnnGetConvolutionForwardAlgorithm_v7(h, pl->x, pl->w, pl->conv, pl->y, cap,
                                                             count, perf);

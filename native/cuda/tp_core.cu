@@ -6,8 +6,11 @@
  * driver (35), no device (100) and a missing library (6) are distinct statuses with messages
  * that say what was looked for; the first outcome is kept and reported by every later call.
  * Settings read once at initialisation: TOPIARY_CUDA_DETERMINISTIC (default 1: cuDNN may use
- * only deterministic algorithms) and TOPIARY_CUDA_ALLOW_TF32 (default 0: float32 math stays
- * float32 in cuBLAS and cuDNN). */
+ * only deterministic algorithms), TOPIARY_CUDA_ALLOW_TF32 (default 0: float32 math stays
+ * float32 in cuBLAS and cuDNN) and TOPIARY_CUDA_BENCHMARK (default 0: cuDNN convolution
+ * algorithms come from its heuristics; 1: each shape's algorithms are timed once, as
+ * torch.backends.cudnn.benchmark, which makes the choice, and so the rounding, vary between
+ * processes). */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,7 +29,7 @@ static int init_status = TP_OK;
 static char init_message[1024];
 static cudaStream_t stream = NULL;
 static int device_index = 0;
-static int deterministic = 1, allow_tf32 = 0;
+static int deterministic = 1, allow_tf32 = 0, benchmark = 0;
 static cudaDeviceProp props;
 static int driver_version = 0, runtime_version = 0;
 
@@ -82,6 +85,7 @@ static int env_flag(const char* name, int dflt) {
 static int init_device(void) {
   deterministic = env_flag("TOPIARY_CUDA_DETERMINISTIC", 1);
   allow_tf32 = env_flag("TOPIARY_CUDA_ALLOW_TF32", 0);
+  benchmark = env_flag("TOPIARY_CUDA_BENCHMARK", 0);
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) return tp__cuda_status(e, "CUDA initialisation");
@@ -134,6 +138,7 @@ int tp__sync(const char* op) {
 
 int tp__deterministic(void) { return deterministic; }
 int tp__allow_tf32(void) { return allow_tf32; }
+int tp__benchmark(void) { return benchmark; }
 
 void tp__record_algorithm(const char* what) {
   pthread_mutex_lock(&algo_lock);
@@ -187,13 +192,13 @@ int tp_backend_info(char* buf, int64_t capacity) {
                   "{\"backend\":\"cuda\",\"abi\":%d,\"device\":\"%s\",\"device_index\":%d,"
                   "\"compute_capability\":\"%d.%d\",\"memory_bytes\":%llu,\"driver\":%d,"
                   "\"runtime\":%d,\"cublas\":%d,\"cudnn\":%llu,\"cusparse\":%d,"
-                  "\"deterministic\":%s,\"allow_tf32\":%s,\"threads\":%d,"
+                  "\"deterministic\":%s,\"allow_tf32\":%s,\"benchmark\":%s,\"threads\":%d,"
                   "\"flush_denormal\":%s,\"algorithms\":[",
                   TP_ABI_VERSION, props.name, device_index, props.major, props.minor,
                   (unsigned long long)props.totalGlobalMem, driver_version, runtime_version,
                   tp__vendor.cublas_version, (unsigned long long)tp__vendor.cudnn_version,
                   tp__vendor.cusparse_version, deterministic ? "true" : "false",
-                  allow_tf32 ? "true" : "false", tp_num_threads,
+                  allow_tf32 ? "true" : "false", benchmark ? "true" : "false", tp_num_threads,
                   tp_flush_denormal ? "true" : "false");
   pthread_mutex_lock(&algo_lock);
   const int shown = algo_count < MAX_ALGOS ? algo_count : MAX_ALGOS;

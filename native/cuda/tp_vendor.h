@@ -84,6 +84,18 @@ typedef struct {
     (tp_cudnn_handle handle, tp_cudnn_tensor_desc xDesc, tp_cudnn_tensor_desc dyDesc,             \
      tp_cudnn_conv_desc convDesc, tp_cudnn_filter_desc dwDesc, int requestedAlgoCount,            \
      int* returnedAlgoCount, tp_cudnn_algo_perf* perfResults))                                    \
+  X(cudnnFindConvolutionForwardAlgorithm, tp_cudnn_status,                                        \
+    (tp_cudnn_handle handle, tp_cudnn_tensor_desc xDesc, tp_cudnn_filter_desc wDesc,              \
+     tp_cudnn_conv_desc convDesc, tp_cudnn_tensor_desc yDesc, int requestedAlgoCount,             \
+     int* returnedAlgoCount, tp_cudnn_algo_perf* perfResults))                                    \
+  X(cudnnFindConvolutionBackwardDataAlgorithm, tp_cudnn_status,                                   \
+    (tp_cudnn_handle handle, tp_cudnn_filter_desc wDesc, tp_cudnn_tensor_desc dyDesc,             \
+     tp_cudnn_conv_desc convDesc, tp_cudnn_tensor_desc dxDesc, int requestedAlgoCount,            \
+     int* returnedAlgoCount, tp_cudnn_algo_perf* perfResults))                                    \
+  X(cudnnFindConvolutionBackwardFilterAlgorithm, tp_cudnn_status,                                 \
+    (tp_cudnn_handle handle, tp_cudnn_tensor_desc xDesc, tp_cudnn_tensor_desc dyDesc,             \
+     tp_cudnn_conv_desc convDesc, tp_cudnn_filter_desc dwDesc, int requestedAlgoCount,            \
+     int* returnedAlgoCount, tp_cudnn_algo_perf* perfResults))                                    \
   X(cudnnGetConvolutionForwardWorkspaceSize, tp_cudnn_status,                                     \
     (tp_cudnn_handle handle, tp_cudnn_tensor_desc xDesc, tp_cudnn_filter_desc wDesc,              \
      tp_cudnn_conv_desc convDesc, tp_cudnn_tensor_desc yDesc, int algo, size_t* sizeInBytes))     \

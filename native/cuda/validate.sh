@@ -12,6 +12,7 @@
 #   cuda-suite  tests/attacks, tests/pruning, tests/experiments with TOPIARY_DEVICE=cuda
 #   train       deno task bench --suite gpu (deterministic cuDNN, no TF32: the defaults)
 #   train-fast  the same with TOPIARY_CUDA_DETERMINISTIC=0 TOPIARY_CUDA_ALLOW_TF32=1 (both sides)
+#   train-tuned the same with TOPIARY_CUDA_BENCHMARK=1 (cuDNN algorithms timed, both sides)
 #   sparse      deno task bench --suite sparse on the GPU
 #   demo        the demo (adversarial training, HYDRA and LWM pruning, report) on the GPU
 #   profile     per-call profiles (TOPIARY_PROFILE=1) of ResNet-18 and VGG-16-BN steps, batch 512
@@ -74,6 +75,11 @@ for s in "${steps[@]}"; do
       --reps 3 --json "$out/bench_gpu.json"
     cat "$out/bench_gpu.log"
     ;;
+  train-tuned)
+    step bench_gpu_tuned 150 env TOPIARY_DEVICE=cuda TOPIARY_CUDA_BENCHMARK=1 \
+      deno run -A experiments/bench/mod.ts --suite gpu --reps 3 --json "$out/bench_gpu_tuned.json"
+    cat "$out/bench_gpu_tuned.log"
+    ;;
   sparse)
     step bench_sparse_gpu 200 env TOPIARY_DEVICE=cuda deno run -A experiments/bench/mod.ts \
       --suite sparse --reps 3 --json "$out/bench_sparse_gpu.json"
@@ -100,14 +106,15 @@ for s in "${steps[@]}"; do
     step profile 150 env TOPIARY_DEVICE=cuda TOPIARY_PROFILE=1 bash -c '
       p="deno run -A experiments/bench/profile.ts --batch 512 --steps 3"
       $p --model resnet18 && $p --model resnet18 --pgd && $p --model vgg16_bn'
-    grep -E "ms per step|^\| cuda" "$out/profile.log" | head -45
+    grep -E "ms per step|^\| cuda|^conv_" "$out/profile.log" | head -150
     ;;
   demo)
     step demo 200 deno run -A experiments/demo.ts --device cuda --out /tmp/topiary-demo
     tail -n 30 "$out/demo.log"
     ;;
   *)
-    echo "unknown step $s (build cuda ops suite cuda-suite train train-fast sparse demo profile)"
+    echo "unknown step $s (build cuda ops suite cuda-suite train train-fast train-tuned sparse demo" \
+      "profile)"
     exit 2
     ;;
   esac

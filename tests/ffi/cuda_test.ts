@@ -2,7 +2,8 @@
  * The CUDA backend: built wherever nvcc is, every ABI entry point present, a clear and
  * distinct status where there is no driver or device, devices named and moved between, and
  * (on a GPU) the same numbers as the CPU backend for a whole network's forward and backward
- * pass, the CPU's random stream, and a steady state with no device allocations.
+ * pass (also with cuDNN's algorithms timed), the CPU's random stream, and a steady state with
+ * no device allocations.
  * @module
  */
 
@@ -137,6 +138,22 @@ Deno.test({
     const c = run(cpu), g = run(gpu);
     assert.ok(maxRelDiff(g.logits, c.logits) < 1e-4, "logits differ");
     g.grads.forEach((gg, i) => assert.ok(maxRelDiff(gg, c.grads[i]) < 1e-3, `gradient ${i}`));
+    assert.equal(gpu.info().benchmark, Deno.env.get("TOPIARY_CUDA_BENCHMARK") === "1");
+  },
+});
+
+Deno.test({
+  name: "with TOPIARY_CUDA_BENCHMARK=1 (algorithms timed) CUDA still matches the CPU",
+  ignore: !cudaUp || Deno.env.get("TOPIARY_CUDA_BENCHMARK") === "1",
+  fn: async () => {
+    // The setting is read once per process: the parity test again, in a child.
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["test", "-A", "--no-check", "--filter", "SmallCNN's forward", import.meta.filename!],
+      env: { TOPIARY_CUDA_BENCHMARK: "1", NO_COLOR: "1" },
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, text);
+    assert.match(text, /ok \| 1 passed/);
   },
 });
 
