@@ -4,8 +4,9 @@
  *        [--no-jemalloc] [--only SUBSTRING] [--json FILE]
  * With `TOPIARY_DEVICE=cuda` ours and PyTorch's cases run on the GPU (TF32 as
  * `TOPIARY_CUDA_ALLOW_TF32`, cuDNN restricted to deterministic algorithms as
- * `TOPIARY_CUDA_DETERMINISTIC`, no autotuning on either side); `--suite gpu` is the GPU
- * training benchmark (ResNet-18, VGG-16-BN; clean and PGD-10 steps; batch 128 and 512).
+ * `TOPIARY_CUDA_DETERMINISTIC`, convolution algorithms timed on both sides only with
+ * `TOPIARY_CUDA_BENCHMARK=1`); `--suite gpu` is the GPU training benchmark (ResNet-18,
+ * VGG-16-BN; clean and PGD-10 steps; batch 128 and 512).
  * @module
  */
 
