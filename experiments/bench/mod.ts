@@ -103,7 +103,7 @@ if (suite === "sparse") {
   if (values.json) {
     await Deno.writeTextFile(
       values.json,
-      JSON.stringify({ cpu: cpuName(), threads, info, layers, nets, nm, filters }, null, 2),
+      JSON.stringify({ cpu: cpuName(), threads, info, layers, nets, nm, filters }, null, 2) + "\n",
     );
   }
   await torch?.worker.close();
@@ -138,7 +138,7 @@ const results = await runCases(cases, sides, reps);
 if (values.json) {
   await Deno.writeTextFile(
     values.json,
-    JSON.stringify({ cpu: cpuName(), threads, info, results }, null, 2),
+    JSON.stringify({ cpu: cpuName(), threads, info, results }, null, 2) + "\n",
   );
 }
 for (const s of sides) await s.worker.close();
