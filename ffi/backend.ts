@@ -62,6 +62,12 @@ export interface Backend {
   memoryStats(): MemoryStats;
   /** Frees cached blocks and plans. */
   clearCaches(): void;
+  /**
+   * Keeps the convolution algorithms chosen from now on in `path` and reuses the ones it holds
+   * (null: in memory only), so a resumed run runs the same algorithms; a no-op where the
+   * library's choice cannot vary between processes (the CPU) or lacks the entry point.
+   */
+  useAlgorithmFile(path: string | null): void;
 }
 
 /** Thread count from `TOPIARY_THREADS`, default all cores. */
@@ -182,6 +188,13 @@ class NativeBackend implements Backend {
 
   clearCaches(): void {
     this.check(this.sym.tp_cache_clear(), "tp_cache_clear");
+  }
+
+  useAlgorithmFile(path: string | null): void {
+    const f = this.sym.tp_conv_algorithms_file;
+    if (!f) return;
+    const bytes = new TextEncoder().encode(`${path ?? ""}\0`);
+    this.check(f(bytes), "tp_conv_algorithms_file", path ?? "(in memory)");
   }
 }
 

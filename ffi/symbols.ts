@@ -100,6 +100,7 @@ export const SYMBOLS = {
   tp_nm24_from_dense: { parameters: [I64, I64, P, P, P], result: I32, optional: true },
   tp_nm24_linear: { parameters: [I64, I64, I64, P, P, P, P, P], result: I32, optional: true },
   tp_synchronize: { parameters: [], result: I32, optional: true },
+  tp_conv_algorithms_file: { parameters: [B], result: I32, optional: true },
 } as const;
 
 /** The loaded library's typed symbols. */

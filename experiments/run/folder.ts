@@ -32,6 +32,13 @@ export class RunFolder {
   get metricsPath(): string {
     return join(this.dir, "metrics.jsonl");
   }
+  /**
+   * The library algorithms the run's processes chose (CUDA's cuDNN convolutions), reused by a
+   * resumed process so it computes exactly what an unbroken one would.
+   */
+  get algorithmsPath(): string {
+    return join(this.dir, "conv_algorithms.txt");
+  }
   /** The final result record: present means complete. */
   get resultPath(): string {
     return join(this.dir, "result.json");

@@ -9,6 +9,7 @@
  */
 
 import { join } from "node:path";
+import { getDefaultBackend } from "@topiary/core";
 import {
   checkpointIdentity,
   collectProvenance,
@@ -149,6 +150,8 @@ export async function reevaluateRun(
   const test = (await loadRunData(cfg.data, cfg.seed)).test;
   const model = buildModel(cfg);
   const pruning: PruningState = { masks: null, denseWeights: null, filterPlans: [] };
+  const backend = getDefaultBackend();
+  backend.useAlgorithmFile(folder.algorithmsPath);
   try {
     // Each stage's preparation (edge-popup redraws its random weights), then the final stage's
     // model file: every parameter and buffer, the masks (learned scores are masks by then) and
@@ -178,5 +181,6 @@ export async function reevaluateRun(
   } finally {
     pruning.masks?.dispose();
     model.dispose();
+    backend.useAlgorithmFile(null);
   }
 }

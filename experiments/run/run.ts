@@ -143,6 +143,8 @@ export async function runExperiment(
   const data = await loadRunData(cfg.data, cfg.seed);
   const model = buildModel(cfg);
   const pruning: PruningState = { masks: null, denseWeights: null, filterPlans: [] };
+  const backend = getDefaultBackend();
+  backend.useAlgorithmFile(folder.algorithmsPath);
   try {
     const stages: StageRecord[] = [];
     const timings: RunResult["timings"] = { stages: {}, evaluation: 0 };
@@ -234,6 +236,7 @@ export async function runExperiment(
   } finally {
     pruning.masks?.dispose();
     model.dispose();
+    backend.useAlgorithmFile(null);
   }
 }
 

@@ -35,6 +35,11 @@ const char* tp_last_error(void) { return tp_error; }
 int tp_abi_version(void) { return TP_ABI_VERSION; }
 
 int tp_synchronize(void) { return TP_OK; } /* every CPU call has finished when it returns */
+/* oneDNN's primitive choice depends only on the machine and the shapes: nothing to keep. */
+int tp_conv_algorithms_file(const char* path) {
+  (void)path;
+  return TP_OK;
+}
 
 int tp__threads(void) {
   return tp_num_threads > 0 ? tp_num_threads : omp_get_max_threads();

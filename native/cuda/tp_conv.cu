@@ -4,7 +4,9 @@
  * direction, the algorithm picked on first use from the *_v7 heuristics, or timed by
  * cudnnFind* when tp__benchmark() (first entry with status 0, deterministic ones only when
  * tp__deterministic()), its math type and workspace size; plans live in a bounded LRU table
- * registered with tp__plan_register and used under its lock. Math is FMA (no TF32) unless tp__allow_tf32(), then the entry's own math type.
+ * registered with tp__plan_register and used under its lock. A choice, once made, is kept by
+ * the algorithm table (tp_conv_algos.cu; with tp_conv_algorithms_file also in a file) and
+ * reused by a rebuilt plan and by a later process. Math is FMA (no TF32) unless tp__allow_tf32(), then the entry's own math type.
  * cuDNN pads only symmetrically: asymmetric padding runs on an explicitly zero-padded copy of
  * x (forward, backward-weights) or into a padded dx that is then cropped (backward-data).
  * cuDNN's int sizes make tensors over INT_MAX elements TP_ERR_UNSUPPORTED.
@@ -20,18 +22,18 @@
 
 #include "tp_cuda_internal.h"
 #include "tp_checks.h"
+#include "tp_conv_algos.h"
 #include "tp_vendor.h"
 
 enum { N_, C_, H_, W_, K_, R_, S_, SH, SW, PT, PL, PB, PR, DH, DW, HAS_BIAS };
 enum { FWD, BWD_DATA, BWD_FILTER };
-static const char* dir_names[3] = {"conv_fwd", "conv_bwd_data", "conv_bwd_filter"};
+const char* const tp__conv_dir_names[3] = {"conv_fwd", "conv_bwd_data", "conv_bwd_filter"};
 
 #define CONV_CACHE_CAP 128
-#define KEY_LEN (TP_CONV_NPARAMS + 2) /* params, tf32, deterministic */
 #define RED_THREADS 256
 
 typedef struct {
-  int64_t key[KEY_LEN];
+  int64_t key[TP_CONV_KEY_LEN];
   uint64_t last_use;
   tp_cudnn_tensor_desc x, y;
   tp_cudnn_filter_desc w;
@@ -124,7 +126,7 @@ static int plan_init(const char* op, conv_plan* pl, const int64_t* p, int64_t P,
 
 /* Locks the cache and returns the plan for p (unlocked again on failure). */
 static int lock_plan(const char* op, const int64_t* p, int64_t P, int64_t Q, conv_plan** out) {
-  int64_t key[KEY_LEN];
+  int64_t key[TP_CONV_KEY_LEN];
   memcpy(key, p, TP_CONV_NPARAMS * sizeof(int64_t));
   key[TP_CONV_NPARAMS] = tp__allow_tf32();
   key[TP_CONV_NPARAMS + 1] = tp__deterministic();
@@ -201,9 +203,38 @@ static tp_cudnn_status workspace_size(conv_plan* pl, int dir, int algo, size_t* 
                                                                   algo, bytes);
 }
 
-/* Picks the algorithm of direction dir once per plan; call with the cache locked. */
+/* Records the plan's choice for tp_backend_info. */
+static void record(const conv_plan* pl, int dir) {
+  const int64_t* p = pl->key;
+  char what[256];
+  snprintf(what, sizeof what,
+           "%s %lldx%lldx%lldx%lld k%lldx%lldx%lld s%lldx%lld p%lldx%lld d%lldx%lld: %d",
+           tp__conv_dir_names[dir], (long long)p[N_], (long long)p[C_], (long long)p[H_],
+           (long long)p[W_], (long long)p[K_], (long long)p[R_], (long long)p[S_],
+           (long long)p[SH], (long long)p[SW], (long long)p[PT], (long long)p[PL],
+           (long long)p[DH], (long long)p[DW], pl->algo[dir]);
+  tp__record_algorithm(what);
+}
+
+/* Picks the algorithm of direction dir once per plan: the table's (tp_conv_algos.cu) if it
+ * has one for the key, else cuDNN's first usable entry, which the table then keeps. Call with
+ * the cache locked. */
 static int choose(const char* op, conv_plan* pl, int dir) {
   if (pl->chosen[dir]) return TP_OK;
+  int algo = 0, math = 0;
+  if (tp__conv_algo_lookup(dir, pl->key, &algo, &math)) {
+    size_t ws = 0;
+    tp_cudnn_status st = tp__vendor.cudnnSetConvolutionMathType(pl->conv, math);
+    if (st == 0) st = workspace_size(pl, dir, algo, &ws);
+    if (st != 0)
+      return tp__fail(TP_ERR_UNSUPPORTED,
+                      "%s: the recorded %s algorithm %d (math type %d) is not usable for this "
+                      "shape here (cuDNN status %d)", op, tp__conv_dir_names[dir], algo, math,
+                      (int)st);
+    pl->algo[dir] = algo, pl->math[dir] = math, pl->ws[dir] = ws, pl->chosen[dir] = 1;
+    record(pl, dir);
+    return TP_OK;
+  }
   const int tf32 = tp__allow_tf32(), det = tp__deterministic();
   const int base = tf32 ? TP_CUDNN_DEFAULT_MATH : TP_CUDNN_FMA_MATH;
   tp_cudnn_algo_perf perf[16];
@@ -216,25 +247,31 @@ static int choose(const char* op, conv_plan* pl, int dir) {
     /* without TF32 only FMA kernels: skip tensor-op entries, run the rest with FMA math */
     if (!tf32 && e->mathType != TP_CUDNN_FMA_MATH && e->mathType != TP_CUDNN_DEFAULT_MATH)
       continue;
-    const int math = tf32 ? e->mathType : TP_CUDNN_FMA_MATH;
+    const int m = tf32 ? e->mathType : TP_CUDNN_FMA_MATH;
     size_t ws = 0;
-    if (tp__vendor.cudnnSetConvolutionMathType(pl->conv, math) != 0 ||
+    if (tp__vendor.cudnnSetConvolutionMathType(pl->conv, m) != 0 ||
         workspace_size(pl, dir, e->algo, &ws) != 0)
       continue;
-    pl->algo[dir] = e->algo, pl->math[dir] = math, pl->ws[dir] = ws, pl->chosen[dir] = 1;
-    const int64_t* p = pl->key;
-    char what[256];
-    snprintf(what, sizeof what,
-             "%s %lldx%lldx%lldx%lld k%lldx%lldx%lld s%lldx%lld p%lldx%lld d%lldx%lld: %d",
-             dir_names[dir], (long long)p[N_], (long long)p[C_], (long long)p[H_],
-             (long long)p[W_], (long long)p[K_], (long long)p[R_], (long long)p[S_],
-             (long long)p[SH], (long long)p[SW], (long long)p[PT], (long long)p[PL],
-             (long long)p[DH], (long long)p[DW], e->algo);
-    tp__record_algorithm(what);
+    TP_TRY(tp__conv_algo_store(dir, pl->key, e->algo, m));
+    pl->algo[dir] = e->algo, pl->math[dir] = m, pl->ws[dir] = ws, pl->chosen[dir] = 1;
+    record(pl, dir);
     return TP_OK;
   }
   return tp__fail(TP_ERR_UNSUPPORTED, "%s: cuDNN offers no usable%s %s algorithm for this shape",
-                  op, det ? " deterministic" : "", dir_names[dir]);
+                  op, det ? " deterministic" : "", tp__conv_dir_names[dir]);
+}
+
+/* Keeps the algorithm table in `path` (NULL or "": in memory only); the plans choose again,
+ * from the table first. */
+int tp_conv_algorithms_file(const char* path) {
+  TP_TRY(tp__ensure_init());
+  pthread_once(&register_once, register_cache);
+  pthread_mutex_lock(&cache_lock);
+  for (int i = 0; i < CONV_CACHE_CAP; i++)
+    if (cache[i]) memset(cache[i]->chosen, 0, sizeof cache[i]->chosen);
+  const int s = tp__conv_algos_use_file(path);
+  pthread_mutex_unlock(&cache_lock);
+  return s;
 }
 
 /* Runs direction dir with the plan's algorithm and a fresh workspace; call locked. */

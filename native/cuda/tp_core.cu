@@ -139,6 +139,7 @@ int tp__sync(const char* op) {
 int tp__deterministic(void) { return deterministic; }
 int tp__allow_tf32(void) { return allow_tf32; }
 int tp__benchmark(void) { return benchmark; }
+const char* tp__device_name(void) { return props.name; }
 
 void tp__record_algorithm(const char* what) {
   pthread_mutex_lock(&algo_lock);

@@ -56,6 +56,8 @@ int tp__deterministic(void);
 int tp__allow_tf32(void);
 /* TOPIARY_CUDA_BENCHMARK: time cuDNN's convolution algorithms instead of its heuristics. */
 int tp__benchmark(void);
+/* The device's name (after tp__ensure_init). */
+const char* tp__device_name(void);
 
 /* Records a chosen library algorithm for tp_backend_info (e.g. "conv_fwd 1x3x32x32..: 1"). */
 void tp__record_algorithm(const char* what);

@@ -329,6 +329,14 @@ int tp_nm24_linear(int64_t batch, int64_t in, int64_t out, const void* x, const 
  * profiling: a caller timing each call synchronises after it. */
 int tp_synchronize(void);
 
+/* ---- convolution algorithms (optional) --------------------------------------------------------
+ * Keeps the convolution algorithms this process chooses in a text file (NULL or "": in memory
+ * only): the file's entries for this library version and device are used first, and each new
+ * choice is appended, so a later process (a resumed run) runs the same algorithms. CUDA: cuDNN
+ * algorithms, which with TOPIARY_CUDA_BENCHMARK=1 are timed and may otherwise differ between
+ * processes; the CPU's oneDNN choice depends only on the machine, so there it does nothing. */
+int tp_conv_algorithms_file(const char* path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import {
   builtLibraryPath,
   findLibrary,
@@ -122,5 +123,18 @@ Deno.test("copies outside a buffer are refused", () => {
     );
   } finally {
     b.free(p);
+  }
+});
+
+Deno.test("an algorithm file on the CPU is accepted and left alone (oneDNN's choice is fixed)", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const cpu = getBackend("cpu");
+    assert.ok(cpu.supportsOp("tp_conv_algorithms_file"), "the CPU library has the entry point");
+    cpu.useAlgorithmFile(`${dir}/conv_algorithms.txt`);
+    cpu.useAlgorithmFile(null);
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "no file written");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
   }
 });

@@ -205,3 +205,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a convolution algorithm file makes a later process run the same timed algorithms",
+  ignore: !cudaUp,
+  fn: async () => {
+    const dir = Deno.makeTempDirSync();
+    const file = `${dir}/conv_algorithms.txt`;
+    const child = async () => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("./_conv_algorithms_child.ts", import.meta.url).pathname, file],
+        env: { TOPIARY_CUDA_BENCHMARK: "1", NO_COLOR: "1" },
+      }).output();
+      const err = new TextDecoder().decode(out.stderr);
+      return { code: out.code, err, out: new TextDecoder().decode(out.stdout) };
+    };
+    try {
+      const a = await child();
+      assert.equal(a.code, 0, a.err);
+      const first = JSON.parse(a.out);
+      const text = Deno.readTextFileSync(file);
+      const lines = text.trim().split("\n");
+      assert.match(lines[0], /^# topiary conv algorithms v1 cudnn=\d+ device=/);
+      assert.equal(lines.length - 1, first.algorithms.length, text);
+      const b = await child();
+      assert.equal(b.code, 0, b.err);
+      const second = JSON.parse(b.out);
+      assert.deepEqual(second.algorithms, first.algorithms);
+      assert.equal(second.sum, first.sum, "the same algorithms compute the same gradient");
+      assert.equal(Deno.readTextFileSync(file), text, "nothing appended when all were known");
+      // A damaged file is refused, naming the file and the line.
+      Deno.writeTextFileSync(file, `${lines[0]}\nconv_fwd 1 2 3\n`);
+      const c = await child();
+      assert.notEqual(c.code, 0);
+      assert.match(c.err, /conv_algorithms\.txt line 2 is not/);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
