@@ -70,10 +70,11 @@ console.log(
     `(profiled: every call drained), ${steps} steps\n`,
 );
 console.log(profileTable());
-const algorithms = getDefaultBackend().info().algorithms;
+const { algorithms, algorithms_total: total } = getDefaultBackend().info();
 if (Array.isArray(algorithms) && algorithms.length > 0) {
   console.log(
-    `\nlibrary algorithms chosen (shape: cuDNN algorithm number):\n${algorithms.join("\n")}`,
+    `\nlibrary algorithms chosen (shape: cuDNN algorithm number; ${algorithms.length} of ` +
+      `${total} shown):\n${algorithms.join("\n")}`,
   );
 }
 x.dispose(), y.dispose(), model.dispose();

@@ -151,8 +151,8 @@ export async function reevaluateRun(
   const model = buildModel(cfg);
   const pruning: PruningState = { masks: null, denseWeights: null, filterPlans: [] };
   const backend = getDefaultBackend();
-  backend.useAlgorithmFile(folder.algorithmsPath);
   try {
+    backend.useAlgorithmFile(folder.algorithmsPath);
     // Each stage's preparation (edge-popup redraws its random weights), then the final stage's
     // model file: every parameter and buffer, the masks (learned scores are masks by then) and
     // all filter plans, so the earlier stages' files are not needed (an archive keeps the last).

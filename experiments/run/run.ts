@@ -144,8 +144,8 @@ export async function runExperiment(
   const model = buildModel(cfg);
   const pruning: PruningState = { masks: null, denseWeights: null, filterPlans: [] };
   const backend = getDefaultBackend();
-  backend.useAlgorithmFile(folder.algorithmsPath);
   try {
+    backend.useAlgorithmFile(folder.algorithmsPath);
     const stages: StageRecord[] = [];
     const timings: RunResult["timings"] = { stages: {}, evaluation: 0 };
     for (const [index, stage] of cfg.pipeline.entries()) {

@@ -6,7 +6,8 @@
  * tp__deterministic()), its math type and workspace size; plans live in a bounded LRU table
  * registered with tp__plan_register and used under its lock. A choice, once made, is kept by
  * the algorithm table (tp_conv_algos.cu; with tp_conv_algorithms_file also in a file) and
- * reused by a rebuilt plan and by a later process. Math is FMA (no TF32) unless tp__allow_tf32(), then the entry's own math type.
+ * reused by a rebuilt plan and by a later process. Math is FMA (no TF32) unless
+ * tp__allow_tf32(), then the entry's own math type.
  * cuDNN pads only symmetrically: asymmetric padding runs on an explicitly zero-padded copy of
  * x (forward, backward-weights) or into a padded dx that is then cropped (backward-data).
  * cuDNN's int sizes make tensors over INT_MAX elements TP_ERR_UNSUPPORTED.
@@ -166,20 +167,24 @@ static int lock_plan(const char* op, const int64_t* p, int64_t P, int64_t Q, con
   return TP_OK;
 }
 
-/* cuDNN's ranking of the algorithms of direction dir: its heuristics, or with
- * tp__benchmark() every algorithm timed once on scratch buffers cuDNN allocates itself. */
-static tp_cudnn_status heuristics(conv_plan* pl, int dir, int cap, int* count,
-                                  tp_cudnn_algo_perf* perf) {
+/* cuDNN's ranking of the algorithms of direction dir: every algorithm timed once on scratch
+ * buffers cuDNN allocates itself when tp__benchmark(), else (or when timing fails, e.g. for want
+ * of device memory next to the caching allocator's) its *_v7 heuristics. */
+static tp_cudnn_status ranking(conv_plan* pl, int dir, int cap, int* count,
+                               tp_cudnn_algo_perf* perf) {
   tp_cudnn_handle h = tp__vendor.cudnn;
+  tp_cudnn_status st = 1;
   if (tp__benchmark()) {
     if (dir == FWD)
-      return tp__vendor.cudnnFindConvolutionForwardAlgorithm(h, pl->x, pl->w, pl->conv, pl->y,
-                                                             cap, count, perf);
-    if (dir == BWD_DATA)
-      return tp__vendor.cudnnFindConvolutionBackwardDataAlgorithm(h, pl->w, pl->y, pl->conv,
-                                                                  pl->x, cap, count, perf);
-    return tp__vendor.cudnnFindConvolutionBackwardFilterAlgorithm(h, pl->x, pl->y, pl->conv,
+      st = tp__vendor.cudnnFindConvolutionForwardAlgorithm(h, pl->x, pl->w, pl->conv, pl->y, cap,
+                                                           count, perf);
+    else if (dir == BWD_DATA)
+      st = tp__vendor.cudnnFindConvolutionBackwardDataAlgorithm(h, pl->w, pl->y, pl->conv, pl->x,
+                                                                cap, count, perf);
+    else
+      st = tp__vendor.cudnnFindConvolutionBackwardFilterAlgorithm(h, pl->x, pl->y, pl->conv,
                                                                   pl->w, cap, count, perf);
+    if (st == 0) return st;
   }
   if (dir == FWD)
     return tp__vendor.cudnnGetConvolutionForwardAlgorithm_v7(h, pl->x, pl->w, pl->conv, pl->y, cap,
@@ -240,7 +245,7 @@ static int choose(const char* op, conv_plan* pl, int dir) {
   tp_cudnn_algo_perf perf[16];
   int count = 0;
   CUDNN_TRY(tp__vendor.cudnnSetConvolutionMathType(pl->conv, base));
-  CUDNN_TRY(heuristics(pl, dir, 16, &count, perf));
+  CUDNN_TRY(ranking(pl, dir, 16, &count, perf));
   for (int i = 0; i < count && i < 16; i++) {
     const tp_cudnn_algo_perf* e = &perf[i];
     if (e->status != 0 || (det && e->determinism != TP_CUDNN_DETERMINISTIC)) continue;

@@ -1,7 +1,7 @@
 /* The convolution algorithm table of the CUDA backend: every (direction, plan key) keeps the
- * cuDNN algorithm and math type it was first given for the life of the process, so a plan
- * evicted from the LRU cache and rebuilt runs the same algorithm, also when the algorithms are
- * timed (TOPIARY_CUDA_BENCHMARK=1), whose ranking can change from one timing to the next.
+ * cuDNN algorithm and math type it was first given until the table is switched (below), so a
+ * plan evicted from the LRU cache and rebuilt runs the same algorithm, also when the algorithms
+ * are timed (TOPIARY_CUDA_BENCHMARK=1), whose ranking can change from one timing to the next.
  *
  * With tp_conv_algorithms_file(path) the table is also kept in a text file: its entries are
  * loaded, and every new choice is appended, so a process that resumes a run picks exactly the
@@ -11,12 +11,17 @@
  * section of their own). Lines:
  *   # topiary conv algorithms v1 cudnn=<version> device=<name>
  *   <direction> <16 conv parameters> <tf32> <deterministic> <algorithm> <math type>
- * A malformed line is TP_ERR_INVALID_ARGUMENT naming the file and the line. */
+ * A malformed line is TP_ERR_INVALID_ARGUMENT naming the file and the line; a last line cut
+ * short (a process killed inside its write, a full disk) is skipped and cut off the file before
+ * the next entry is appended. Read and write failures are TP_ERR_BACKEND. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tp_conv_algos.h"
 #include "tp_cuda_internal.h"
@@ -33,6 +38,8 @@ static algo_entry* table = NULL;
 static size_t count = 0, capacity = 0;
 static char* file_path = NULL;   /* NULL: the table lives in memory only */
 static int file_section_ok = 0;  /* the file's last section is this process's */
+static int file_cut = 0;         /* the file ends with a line cut short, from cut_at on */
+static off_t cut_at = 0;
 
 static const char* dir_name(int dir) { return tp__conv_dir_names[dir]; }
 
@@ -95,15 +102,27 @@ static int load(const char* path) {
   FILE* f = fopen(path, "r");
   if (!f) {
     if (errno == ENOENT) return TP_OK; /* a new file: written at the first choice */
-    return tp__fail(TP_ERR_INVALID_ARGUMENT, "tp_conv_algorithms_file: cannot read %s: %s", path,
+    return tp__fail(TP_ERR_BACKEND, "tp_conv_algorithms_file: cannot read %s: %s", path,
                     strerror(errno));
   }
   char mine[512], line[1024];
   header(mine, sizeof mine);
   int use = 0, s = TP_OK;
   long line_no = 0;
+  long good = 0; /* bytes up to the end of the last whole line */
   while (s == TP_OK && fgets(line, sizeof line, f)) {
     line_no++;
+    const size_t len = strlen(line);
+    if (len == 0 || line[len - 1] != '\n') {
+      if (!feof(f)) {
+        s = tp__fail(TP_ERR_INVALID_ARGUMENT, "tp_conv_algorithms_file: %s line %ld is longer "
+                     "than %d characters", path, line_no, (int)sizeof line - 2);
+      } else {
+        file_cut = 1, cut_at = (off_t)good; /* cut short: skipped */
+      }
+      break;
+    }
+    good = ftell(f);
     if (line[0] == '#') {
       line[strcspn(line, "\r\n")] = 0;
       use = strcmp(line, mine) == 0;
@@ -124,35 +143,53 @@ int tp__conv_algo_lookup(int dir, const int64_t* key, int* algo, int* math) {
   return e != NULL;
 }
 
+/* Appends one entry (with this process's header first when the file's last section is not
+ * ours) in a single write; a status. */
+static int append(int dir, const int64_t* key, int algo, int math) {
+  char buf[2048];
+  size_t n = 0;
+  if (!file_section_ok) {
+    header(buf + n, sizeof buf - n);
+    n += strlen(buf + n);
+    buf[n++] = '\n';
+  }
+  n += (size_t)snprintf(buf + n, sizeof buf - n, "%s", dir_name(dir));
+  for (int i = 0; i < TP_CONV_KEY_LEN && n < sizeof buf; i++)
+    n += (size_t)snprintf(buf + n, sizeof buf - n, " %lld", (long long)key[i]);
+  if (n < sizeof buf) n += (size_t)snprintf(buf + n, sizeof buf - n, " %d %d\n", algo, math);
+  if (n >= sizeof buf) return tp__fail(TP_ERR_BACKEND, "conv algorithms: entry too long");
+  const int fd = open(file_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return tp__fail(TP_ERR_BACKEND, "conv algorithms: cannot append to %s: %s", file_path,
+                    strerror(errno));
+  struct stat st;
+  if ((file_cut && ftruncate(fd, cut_at) != 0) || fstat(fd, &st) != 0) {
+    const int err = errno;
+    close(fd);
+    return tp__fail(TP_ERR_BACKEND, "conv algorithms: cannot append to %s: %s", file_path,
+                    strerror(err));
+  }
+  file_cut = 0;
+  const ssize_t w = write(fd, buf, n);
+  const int err = w < 0 ? errno : 0;
+  close(fd);
+  if (w != (ssize_t)n) {
+    /* a short write leaves a cut line: the next append cuts it off first */
+    if (w > 0) file_cut = 1, cut_at = st.st_size;
+    return tp__fail(TP_ERR_BACKEND, "conv algorithms: cannot append to %s: %s", file_path,
+                    err ? strerror(err) : "short write");
+  }
+  file_section_ok = 1;
+  return TP_OK;
+}
+
 int tp__conv_algo_store(int dir, const int64_t* key, int algo, int math) {
   pthread_mutex_lock(&lock);
-  int s = find(dir, key) ? TP_OK : push(dir, key, algo, math);
-  if (s == TP_OK && file_path) {
-    FILE* f = fopen(file_path, "a");
-    if (!f) {
-      s = tp__fail(TP_ERR_INVALID_ARGUMENT, "conv algorithms: cannot append to %s: %s", file_path,
-                   strerror(errno));
-    } else {
-      char buf[1024];
-      int n = 0;
-      if (!file_section_ok) {
-        header(buf, sizeof buf);
-        n = (int)strlen(buf);
-        n += snprintf(buf + n, sizeof buf - n, "\n");
-      }
-      n += snprintf(buf + n, sizeof buf - n, "%s", dir_name(dir));
-      for (int i = 0; i < TP_CONV_KEY_LEN; i++)
-        n += snprintf(buf + n, sizeof buf - n, " %lld", (long long)key[i]);
-      n += snprintf(buf + n, sizeof buf - n, " %d %d\n", algo, math);
-      /* one write per entry: a process killed mid-way leaves whole lines */
-      const int ok = fputs(buf, f) >= 0;
-      if (fclose(f) != 0 || !ok) {
-        s = tp__fail(TP_ERR_INVALID_ARGUMENT, "conv algorithms: cannot append to %s: %s", file_path,
-                     strerror(errno));
-      } else {
-        file_section_ok = 1;
-      }
-    }
+  int s = TP_OK;
+  if (!find(dir, key)) {
+    /* into the file first: a choice the file lacks would be timed again by a resumed process */
+    if (file_path) s = append(dir, key, algo, math);
+    if (s == TP_OK) s = push(dir, key, algo, math);
   }
   pthread_mutex_unlock(&lock);
   return s;
@@ -160,7 +197,7 @@ int tp__conv_algo_store(int dir, const int64_t* key, int algo, int math) {
 
 int tp__conv_algos_use_file(const char* path) {
   pthread_mutex_lock(&lock);
-  count = 0, file_section_ok = 0;
+  count = 0, file_section_ok = 0, file_cut = 0, cut_at = 0;
   free(file_path);
   file_path = NULL;
   int s = TP_OK;

@@ -34,7 +34,7 @@ static cudaDeviceProp props;
 static int driver_version = 0, runtime_version = 0;
 
 /* Chosen library algorithms, for tp_backend_info (bounded; later ones are counted only). */
-#define MAX_ALGOS 32
+#define MAX_ALGOS 128
 static pthread_mutex_t algo_lock = PTHREAD_MUTEX_INITIALIZER;
 static char algos[MAX_ALGOS][96];
 static int algo_count = 0;

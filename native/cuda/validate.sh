@@ -61,7 +61,7 @@ for s in "${steps[@]}"; do
     tail -n 25 "$out/build.log"
     ;;
   cuda)
-    step cuda_test 60 deno test -A --no-check tests/ffi/cuda_test.ts
+    step cuda_test 120 deno test -A --no-check tests/ffi/cuda_test.ts
     grep -E "\.\.\. |^error|passed|failed" "$out/cuda_test.log" | tail -20
     ;;
   ops)

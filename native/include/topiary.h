@@ -333,8 +333,9 @@ int tp_synchronize(void);
  * Keeps the convolution algorithms this process chooses in a text file (NULL or "": in memory
  * only): the file's entries for this library version and device are used first, and each new
  * choice is appended, so a later process (a resumed run) runs the same algorithms. CUDA: cuDNN
- * algorithms, which with TOPIARY_CUDA_BENCHMARK=1 are timed and may otherwise differ between
- * processes; the CPU's oneDNN choice depends only on the machine, so there it does nothing. */
+ * algorithms, which with TOPIARY_CUDA_BENCHMARK=1 are chosen by timing, so two processes
+ * without a shared file can choose differently; the CPU's oneDNN choice depends only on the
+ * machine and the shapes, so there it does nothing. */
 int tp_conv_algorithms_file(const char* path);
 
 #ifdef __cplusplus

@@ -1,7 +1,7 @@
 /**
  * Child process of the CUDA algorithm-file test: keeps the algorithms in the file named by the
- * first argument, runs SmallCNN's forward and backward pass on CUDA and prints the algorithms
- * chosen and the input gradient's checksum as JSON.
+ * first argument, runs SmallCNN's forward and backward pass on CUDA twice (the plans dropped in
+ * between) and prints the algorithms chosen and both input gradients' checksums as JSON.
  * @module
  */
 
@@ -14,18 +14,22 @@ const gpu = getBackend("cuda");
 setDefaultBackend(gpu);
 gpu.useAlgorithmFile(Deno.args[0]);
 const model = new SmallCNN({ seed: 3, backend: gpu });
-const sum = tidy(() => {
-  const x = Tensor.fromHost(
-    Float32Array.from(randomData(8 * 784, "algo-file-x", 0, 1)),
-    [8, 1, 28, 28],
-    "f32",
-    gpu,
-  );
-  x.requiresGrad = true;
-  const y = Tensor.fromHost(Int32Array.from({ length: 8 }, (_, i) => i), [8], "i32", gpu);
-  const [dx] = grad(softmaxCrossEntropy(model.forward(x), y), [x]);
-  return Array.from(dx.toArray() as Float32Array).reduce((a, b) => a + b, 0);
-});
+const step = () =>
+  tidy(() => {
+    const x = Tensor.fromHost(
+      Float32Array.from(randomData(8 * 784, "algo-file-x", 0, 1)),
+      [8, 1, 28, 28],
+      "f32",
+      gpu,
+    );
+    x.requiresGrad = true;
+    const y = Tensor.fromHost(Int32Array.from({ length: 8 }, (_, i) => i), [8], "i32", gpu);
+    const [dx] = grad(softmaxCrossEntropy(model.forward(x), y), [x]);
+    return Array.from(dx.toArray() as Float32Array).reduce((a, b) => a + b, 0);
+  });
+const sum = step();
+gpu.clearCaches(); // plans rebuilt: they must take the table's algorithms again
+const rerun = step();
 model.dispose();
 gpu.useAlgorithmFile(null);
-console.log(JSON.stringify({ algorithms: gpu.info().algorithms, sum }));
+console.log(JSON.stringify({ algorithms: gpu.info().algorithms, sum, rerun }));

@@ -7,6 +7,8 @@ import {
   threadsFromEnv,
   TopiaryError,
 } from "@topiary/ffi";
+import { tidy, uniform } from "@topiary/core";
+import { SmallCNN } from "../../core/models/small_cnn.ts";
 import { assertThrowsMsg } from "../_harness.ts";
 
 function withEnv(name: string, value: string | undefined, fn: () => void): void {
@@ -132,7 +134,13 @@ Deno.test("an algorithm file on the CPU is accepted and left alone (oneDNN's cho
     const cpu = getBackend("cpu");
     assert.ok(cpu.supportsOp("tp_conv_algorithms_file"), "the CPU library has the entry point");
     cpu.useAlgorithmFile(`${dir}/conv_algorithms.txt`);
-    cpu.useAlgorithmFile(null);
+    const model = new SmallCNN({ seed: 1, backend: cpu });
+    try {
+      tidy(() => model.forward(uniform([2, 1, 28, 28], { seed: 1n, stream: "algo-file" })));
+    } finally {
+      model.dispose();
+      cpu.useAlgorithmFile(null);
+    }
     assert.deepEqual([...Deno.readDirSync(dir)], [], "no file written");
   } finally {
     Deno.removeSync(dir, { recursive: true });

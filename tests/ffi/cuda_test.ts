@@ -8,6 +8,7 @@
  */
 
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import {
   availableBackends,
   builtLibraryPath,
@@ -39,6 +40,9 @@ const built = (() => {
   }
 })();
 const cudaUp = availableBackends().includes("cuda");
+// TOPIARY_CUDA_BENCHMARK as the native side reads it: set and not "0".
+const benchmarkEnv = Deno.env.get("TOPIARY_CUDA_BENCHMARK");
+const benchmarkOn = benchmarkEnv !== undefined && benchmarkEnv !== "" && benchmarkEnv !== "0";
 
 /** Whether the NVIDIA driver library can be opened here at all. */
 function driverPresent(): boolean {
@@ -138,13 +142,13 @@ Deno.test({
     const c = run(cpu), g = run(gpu);
     assert.ok(maxRelDiff(g.logits, c.logits) < 1e-4, "logits differ");
     g.grads.forEach((gg, i) => assert.ok(maxRelDiff(gg, c.grads[i]) < 1e-3, `gradient ${i}`));
-    assert.equal(gpu.info().benchmark, Deno.env.get("TOPIARY_CUDA_BENCHMARK") === "1");
+    assert.equal(gpu.info().benchmark, benchmarkOn);
   },
 });
 
 Deno.test({
   name: "with TOPIARY_CUDA_BENCHMARK=1 (algorithms timed) CUDA still matches the CPU",
-  ignore: !cudaUp || Deno.env.get("TOPIARY_CUDA_BENCHMARK") === "1",
+  ignore: !cudaUp || benchmarkOn,
   fn: async () => {
     // The setting is read once per process: the parity test again, in a child.
     const out = await new Deno.Command(Deno.execPath(), {
@@ -214,31 +218,83 @@ Deno.test({
     const file = `${dir}/conv_algorithms.txt`;
     const child = async () => {
       const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("./_conv_algorithms_child.ts", import.meta.url).pathname, file],
+        args: [
+          "run",
+          "-A",
+          fileURLToPath(new URL("./_conv_algorithms_child.ts", import.meta.url)),
+          file,
+        ],
         env: { TOPIARY_CUDA_BENCHMARK: "1", NO_COLOR: "1" },
       }).output();
       const err = new TextDecoder().decode(out.stderr);
-      return { code: out.code, err, out: new TextDecoder().decode(out.stdout) };
+      const text = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, err);
+      const r = JSON.parse(text) as { algorithms: string[]; sum: number; rerun: number };
+      assert.equal(r.rerun, r.sum, "rebuilt plans ran other algorithms");
+      return r;
     };
+    const entries = (text: string) => text.split("\n").filter((l) => /^conv_/.test(l));
     try {
-      const a = await child();
-      assert.equal(a.code, 0, a.err);
-      const first = JSON.parse(a.out);
+      const first = await child();
       const text = Deno.readTextFileSync(file);
-      const lines = text.trim().split("\n");
-      assert.match(lines[0], /^# topiary conv algorithms v1 cudnn=\d+ device=/);
-      assert.equal(lines.length - 1, first.algorithms.length, text);
-      const b = await child();
-      assert.equal(b.code, 0, b.err);
-      const second = JSON.parse(b.out);
+      const header = text.split("\n")[0];
+      assert.match(header, /^# topiary conv algorithms v1 cudnn=\d+ device=/);
+      assert.equal(entries(text).length, new Set(first.algorithms).size, text);
+      const second = await child();
       assert.deepEqual(second.algorithms, first.algorithms);
       assert.equal(second.sum, first.sum, "the same algorithms compute the same gradient");
       assert.equal(Deno.readTextFileSync(file), text, "nothing appended when all were known");
+
+      // The file decides: one forward entry set to another algorithm is what runs.
+      const lines = entries(text);
+      const fwd = lines.findIndex((l) => l.startsWith("conv_fwd "));
+      const f = lines[fwd].split(" ");
+      const other = f[f.length - 2] === "0" ? "1" : "0";
+      f[f.length - 2] = other;
+      lines[fwd] = f.join(" ");
+      const forced = `${header}\n${lines.join("\n")}\n`;
+      Deno.writeTextFileSync(file, forced);
+      const third = await child();
+      const shown = first.algorithms.filter((a) => a.startsWith("conv_fwd "))[0];
+      assert.ok(
+        third.algorithms.includes(shown.replace(/: \d+$/, `: ${other}`)),
+        `${third.algorithms.join("; ")} lacks the forced algorithm ${other}`,
+      );
+      assert.equal(Deno.readTextFileSync(file), forced);
+
+      // Another device's section is ignored; this process appends a section of its own.
+      const foreign = `# topiary conv algorithms v1 cudnn=1 device=Another GPU\n` +
+        lines.map((l) => l.replace(/ \d+ (\d+)$/, " 99 $1")).join("\n") + "\n";
+      Deno.writeTextFileSync(file, foreign);
+      const fourth = await child();
+      assert.ok(!fourth.algorithms.some((a) => a.endsWith(": 99")));
+      const after = Deno.readTextFileSync(file);
+      assert.ok(after.startsWith(foreign) && after.slice(foreign.length).startsWith(header));
+
+      // A last line cut short (a process killed inside its write) is skipped and cut off
+      // before the next entry is appended.
+      const whole = `${header}\n${entries(text).slice(0, 2).join("\n")}\n`;
+      Deno.writeTextFileSync(file, `${whole}conv_bwd_da`);
+      await child();
+      const mended = Deno.readTextFileSync(file);
+      assert.ok(mended.startsWith(whole) && !mended.includes("conv_bwd_da\n"), mended);
+      assert.equal(entries(mended).length, new Set(first.algorithms).size, mended);
+      await child(); // the mended file loads
+      assert.equal(Deno.readTextFileSync(file), mended);
+
       // A damaged file is refused, naming the file and the line.
-      Deno.writeTextFileSync(file, `${lines[0]}\nconv_fwd 1 2 3\n`);
-      const c = await child();
-      assert.notEqual(c.code, 0);
-      assert.match(c.err, /conv_algorithms\.txt line 2 is not/);
+      Deno.writeTextFileSync(file, `${header}\nconv_fwd 1 2 3\n`);
+      const bad = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          fileURLToPath(new URL("./_conv_algorithms_child.ts", import.meta.url)),
+          file,
+        ],
+        env: { NO_COLOR: "1" },
+      }).output();
+      assert.notEqual(bad.code, 0);
+      assert.match(new TextDecoder().decode(bad.stderr), /conv_algorithms\.txt line 2 is not/);
     } finally {
       Deno.removeSync(dir, { recursive: true });
     }
