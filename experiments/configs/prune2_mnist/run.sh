@@ -45,8 +45,7 @@ publish() {
   # The page's tables (docs/results/pruning2_mnist.md) from these runs and Pruning I's.
   deno run -A "$here/tables.ts" --write
 }
-publish
 if [ "${1:-}" = --rest ]; then
   deno task exp evaluate "$p2/admm" "$p2/atmc" "$p2/clean-dense" "${strong[@]}"
-  publish
 fi
+publish
