@@ -216,20 +216,20 @@ Deno.test({
   fn: async () => {
     const dir = Deno.makeTempDirSync();
     const file = `${dir}/conv_algorithms.txt`;
-    const child = async () => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          fileURLToPath(new URL("./_conv_algorithms_child.ts", import.meta.url)),
-          file,
-        ],
-        env: { TOPIARY_CUDA_BENCHMARK: "1", NO_COLOR: "1" },
+    const childScript = fileURLToPath(new URL("./_conv_algorithms_child.ts", import.meta.url));
+    const spawn = (env: Record<string, string>) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", childScript, file],
+        env: { NO_COLOR: "1", ...env },
       }).output();
-      const err = new TextDecoder().decode(out.stderr);
-      const text = new TextDecoder().decode(out.stdout);
-      assert.equal(out.code, 0, err);
-      const r = JSON.parse(text) as { algorithms: string[]; sum: number; rerun: number };
+    const child = async () => {
+      const out = await spawn({ TOPIARY_CUDA_BENCHMARK: "1" });
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      const r = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+        algorithms: string[];
+        sum: number;
+        rerun: number;
+      };
       assert.equal(r.rerun, r.sum, "rebuilt plans ran other algorithms");
       return r;
     };
@@ -284,15 +284,7 @@ Deno.test({
 
       // A damaged file is refused, naming the file and the line.
       Deno.writeTextFileSync(file, `${header}\nconv_fwd 1 2 3\n`);
-      const bad = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          fileURLToPath(new URL("./_conv_algorithms_child.ts", import.meta.url)),
-          file,
-        ],
-        env: { NO_COLOR: "1" },
-      }).output();
+      const bad = await spawn({});
       assert.notEqual(bad.code, 0);
       assert.match(new TextDecoder().decode(bad.stderr), /conv_algorithms\.txt line 2 is not/);
     } finally {

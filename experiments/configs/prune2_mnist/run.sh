@@ -29,23 +29,15 @@ p2=runs/prune2-mnist
 strong=(--attacks experiments/configs/prune_mnist/strong.yaml --quiet)
 deno task exp evaluate "$p2/admm/sparsity=0.99" "$p2/atmc/sparsity=0.99" "$p2/clean-lwm99" \
   "${strong[@]}"
-# One results database and report of these runs and Pruning I's, and the page's tables.
-publish() {
-  roots=(runs/prune2-mnist/robust-dense runs/prune2-mnist/clean-dense runs/prune2-mnist/clean-lwm99
-    runs/prune2-mnist/admm runs/prune2-mnist/atmc runs/prune2-mnist/edgepopup)
-  for r in runs/prune-mnist runs/prune-mnist-imp runs/prune-mnist-imp-targets; do [ -d "$r" ] && roots+=("$r"); done
-  rm -f runs/prune2-mnist.sqlite
-  deno task exp collect "${roots[@]}" --db runs/prune2-mnist.sqlite
-  deno task exp report --db runs/prune2-mnist.sqlite --out runs/prune2-mnist-report
-  # The page's copy of the report (docs/results/prune2_mnist/report).
-  rm -rf docs/results/prune2_mnist/report && mkdir -p docs/results/prune2_mnist/report
-  cp -r runs/prune2-mnist-report/results.md runs/prune2-mnist-report/figures \
-    docs/results/prune2_mnist/report/
-  deno fmt --quiet docs/results/prune2_mnist/report/results.md
-  # The page's tables (docs/results/pruning2_mnist.md) from these runs and Pruning I's.
-  deno run -A "$here/tables.ts" --write
-}
+roots=(runs/prune2-mnist/robust-dense runs/prune2-mnist/clean-dense runs/prune2-mnist/clean-lwm99
+  runs/prune2-mnist/admm runs/prune2-mnist/atmc runs/prune2-mnist/edgepopup)
+for r in runs/prune-mnist runs/prune-mnist-imp runs/prune-mnist-imp-targets; do
+  if [ -d "$r" ]; then roots+=("$r"); fi
+done
 if [ "${1:-}" = --rest ]; then
   deno task exp evaluate "$p2/admm" "$p2/atmc" "$p2/clean-dense" "${strong[@]}"
 fi
-publish
+# One database and report of these runs and Pruning I's; the page's copy of the report and its
+# tables (pruning2_mnist.md).
+. experiments/configs/_publish.sh
+publish prune2-mnist "$here" "${roots[@]}"

@@ -13,17 +13,7 @@ cd "$(dirname "$0")/../../.."
 here=experiments/configs/prune_mnist
 bash "$here/archive.sh" restore
 trap 'bash "$here/archive.sh" archive' EXIT
-collect_report() {
-  deno task exp collect runs/prune-mnist-dense runs/prune-mnist runs/prune-mnist-imp \
-    runs/prune-mnist-imp-targets --db runs/prune-mnist.sqlite
-  deno task exp report --db runs/prune-mnist.sqlite --out runs/prune-mnist-report
-  # The page's copy of the report, and its tables (docs/results/pruning_mnist.md).
-  rm -rf docs/results/prune_mnist/report && mkdir -p docs/results/prune_mnist/report
-  cp -r runs/prune-mnist-report/results.md runs/prune-mnist-report/figures \
-    docs/results/prune_mnist/report/
-  deno fmt --quiet docs/results/prune_mnist/report/results.md
-  deno run -A "$here/tables.ts" --write
-}
+. experiments/configs/_publish.sh
 deno task exp run "$here/dense.yaml" --quiet
 deno task exp sweep "$here/pruned.yaml" --parallel 1 --quiet
 # The stronger evaluation (strong.yaml) of the models the conclusions rest on: the 99% and the
@@ -34,8 +24,9 @@ deno task exp evaluate runs/prune-mnist/pruned/*sparsity=0.99* runs/prune-mnist-
 deno task exp run "$here/imp.yaml" --quiet
 deno task exp evaluate runs/prune-mnist-imp "${strong[@]}"
 deno task exp sweep "$here/imp_targets.yaml" --parallel 1 --quiet
-collect_report
 if [ "${1:-}" = --rest ]; then
   deno task exp evaluate runs/prune-mnist runs/prune-mnist-imp-targets "${strong[@]}"
-  collect_report
 fi
+# One database and report; the page's copy of the report and its tables (pruning_mnist.md).
+publish prune-mnist "$here" runs/prune-mnist-dense runs/prune-mnist runs/prune-mnist-imp \
+  runs/prune-mnist-imp-targets
