@@ -28,9 +28,11 @@ static inline uint64_t tp__hash_ptr(uintptr_t p) {
   return x;
 }
 
-/* Doubles the table (rehashing drops tombstones); `live` is the number of live entries. */
+/* Rehashes the table, dropping tombstones: at twice the size when live entries fill a quarter
+ * of it or more, else at the same size (churn alone must not grow it); `live` is the number of
+ * live entries. */
 static inline int tp__live_grow(tp_live_table* t, int64_t live) {
-  const int64_t cap = t->cap ? t->cap * 2 : 4096;
+  const int64_t cap = !t->cap ? 4096 : live * 4 >= t->cap ? t->cap * 2 : t->cap;
   tp_live_slot* tab = (tp_live_slot*)calloc((size_t)cap, sizeof(tp_live_slot));
   if (!tab) return 0;
   for (int64_t i = 0; i < t->cap; i++) {
