@@ -19,6 +19,15 @@ export function pct(xs: number[]): string {
   return xs.length < 2 ? `${mean.toFixed(2)}%` : `${mean.toFixed(2)} ± ${std.toFixed(2)}%`;
 }
 
+/**
+ * A worst-case cell over the seeds that have it: bold when all `total` do, else marked with how
+ * many of them ("pending" when none).
+ */
+export function seedsCell(xs: number[], total: number): string {
+  if (!xs.length) return "pending";
+  return xs.length === total ? `**${pct(xs)}**` : `${pct(xs)} (${xs.length} of ${total} seeds)`;
+}
+
 /** The text's Markdown tables (blocks of lines starting with "|", blank-line separated). */
 export function tablesOf(text: string): string[] {
   return text.split("\n\n").map((t) => t.trim()).filter((t) => t.startsWith("|"));

@@ -15,7 +15,7 @@
 import { join, relative } from "node:path";
 import type { RobustnessRecord } from "@topiary/attacks";
 import { meanStd } from "../../results/_stats.ts";
-import { pct, readJson, tablesOf, writeTables } from "../../results/page_tables.ts";
+import { pct, readJson, seedsCell, tablesOf, writeTables } from "../../results/page_tables.ts";
 import type { Reevaluation } from "../../run/reevaluate.ts";
 import type { RunResult } from "../../run/run.ts";
 import { expandSweep, loadSweep, type SweepRun } from "../../sweep/grid.ts";
@@ -69,8 +69,7 @@ const nonzero = (f: Found[]) => f[0].run.measurements.nonzeroParameters.toLocale
 function strongCell(f: Found[], own = false): string {
   const xs = f.map((x) => own ? x.run.evaluation.robustAccuracy : x.strong?.robustAccuracy)
     .filter((x): x is number => x !== undefined);
-  if (!xs.length) return "pending";
-  return xs.length === f.length ? `**${pct(xs)}**` : `${pct(xs)} (${xs.length} seeds)`;
+  return seedsCell(xs, f.length);
 }
 
 const out: string[] = [];

@@ -12,7 +12,13 @@ import { join } from "node:path";
 import type { RobustnessRecord } from "@topiary/attacks";
 import type { Reevaluation } from "../../run/reevaluate.ts";
 import { meanStd } from "../../results/_stats.ts";
-import { pct, readJson as read, tablesOf, writeTables } from "../../results/page_tables.ts";
+import {
+  pct,
+  readJson as read,
+  seedsCell,
+  tablesOf,
+  writeTables,
+} from "../../results/page_tables.ts";
 import type { RunResult } from "../../run/run.ts";
 
 const write = Deno.args.includes("--write");
@@ -49,11 +55,7 @@ for (const [label, pattern] of MODELS) {
   }).filter((x) => x !== null);
   if (!found.length) continue;
   const strong = found.filter((f) => f.strong).map((f) => f.strong!.record.robustAccuracy);
-  const strongCell = strong.length === found.length
-    ? `**${pct(strong)}**`
-    : strong.length
-    ? `${pct(strong)} (${strong.length} seeds)`
-    : "pending";
+  const strongCell = seedsCell(strong, found.length);
   summary.push(
     `| ${label} | ${found[0].run.measurements.nonzeroParameters.toLocaleString("en")} | ` +
       `${found.map((f) => f.s).join(",")} | ${
