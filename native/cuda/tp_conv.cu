@@ -208,8 +208,16 @@ static tp_cudnn_status workspace_size(conv_plan* pl, int dir, int algo, size_t* 
                                                                   algo, bytes);
 }
 
-/* Records the plan's choice for tp_backend_info. */
-static void record(const conv_plan* pl, int dir) {
+/* Status 0 when algorithm `algo` with math type `math` can run direction dir of the plan
+ * (its workspace size in *ws); leaves that math type set on the descriptor. */
+static tp_cudnn_status usable(conv_plan* pl, int dir, int algo, int math, size_t* ws) {
+  tp_cudnn_status st = tp__vendor.cudnnSetConvolutionMathType(pl->conv, math);
+  return st != 0 ? st : workspace_size(pl, dir, algo, ws);
+}
+
+/* Makes (algo, math) the plan's choice for direction dir and records it for tp_backend_info. */
+static void adopt(conv_plan* pl, int dir, int algo, int math, size_t ws) {
+  pl->algo[dir] = algo, pl->math[dir] = math, pl->ws[dir] = ws, pl->chosen[dir] = 1;
   const int64_t* p = pl->key;
   char what[256];
   snprintf(what, sizeof what,
@@ -217,7 +225,7 @@ static void record(const conv_plan* pl, int dir) {
            tp__conv_dir_names[dir], (long long)p[N_], (long long)p[C_], (long long)p[H_],
            (long long)p[W_], (long long)p[K_], (long long)p[R_], (long long)p[S_],
            (long long)p[SH], (long long)p[SW], (long long)p[PT], (long long)p[PL],
-           (long long)p[DH], (long long)p[DW], pl->algo[dir]);
+           (long long)p[DH], (long long)p[DW], algo);
   tp__record_algorithm(what);
 }
 
@@ -227,17 +235,15 @@ static void record(const conv_plan* pl, int dir) {
 static int choose(const char* op, conv_plan* pl, int dir) {
   if (pl->chosen[dir]) return TP_OK;
   int algo = 0, math = 0;
+  size_t ws = 0;
   if (tp__conv_algo_lookup(dir, pl->key, &algo, &math)) {
-    size_t ws = 0;
-    tp_cudnn_status st = tp__vendor.cudnnSetConvolutionMathType(pl->conv, math);
-    if (st == 0) st = workspace_size(pl, dir, algo, &ws);
+    const tp_cudnn_status st = usable(pl, dir, algo, math, &ws);
     if (st != 0)
       return tp__fail(TP_ERR_UNSUPPORTED,
                       "%s: the recorded %s algorithm %d (math type %d) is not usable for this "
                       "shape here (cuDNN status %d)", op, tp__conv_dir_names[dir], algo, math,
                       (int)st);
-    pl->algo[dir] = algo, pl->math[dir] = math, pl->ws[dir] = ws, pl->chosen[dir] = 1;
-    record(pl, dir);
+    adopt(pl, dir, algo, math, ws);
     return TP_OK;
   }
   const int tf32 = tp__allow_tf32(), det = tp__deterministic();
@@ -253,13 +259,10 @@ static int choose(const char* op, conv_plan* pl, int dir) {
     if (!tf32 && e->mathType != TP_CUDNN_FMA_MATH && e->mathType != TP_CUDNN_DEFAULT_MATH)
       continue;
     const int m = tf32 ? e->mathType : TP_CUDNN_FMA_MATH;
-    size_t ws = 0;
-    if (tp__vendor.cudnnSetConvolutionMathType(pl->conv, m) != 0 ||
-        workspace_size(pl, dir, e->algo, &ws) != 0)
-      continue;
+    if (usable(pl, dir, e->algo, m, &ws) != 0) continue;
+    /* into the table (and its file) first: a choice only the plan knew would be lost */
     TP_TRY(tp__conv_algo_store(dir, pl->key, e->algo, m));
-    pl->algo[dir] = e->algo, pl->math[dir] = m, pl->ws[dir] = ws, pl->chosen[dir] = 1;
-    record(pl, dir);
+    adopt(pl, dir, e->algo, m, ws);
     return TP_OK;
   }
   return tp__fail(TP_ERR_UNSUPPORTED, "%s: cuDNN offers no usable%s %s algorithm for this shape",

@@ -38,10 +38,7 @@ static algo_entry* table = NULL;
 static size_t count = 0, capacity = 0;
 static char* file_path = NULL;   /* NULL: the table lives in memory only */
 static int file_section_ok = 0;  /* the file's last section is this process's */
-static int file_cut = 0;         /* the file ends with a line cut short, from cut_at on */
-static off_t cut_at = 0;
-
-static const char* dir_name(int dir) { return tp__conv_dir_names[dir]; }
+static off_t cut_at = -1;        /* where a last line cut short starts; -1: none */
 
 static int dir_of(const char* s) {
   for (int d = 0; d < 3; d++)
@@ -118,7 +115,7 @@ static int load(const char* path) {
         s = tp__fail(TP_ERR_INVALID_ARGUMENT, "tp_conv_algorithms_file: %s line %ld is longer "
                      "than %d characters", path, line_no, (int)sizeof line - 2);
       } else {
-        file_cut = 1, cut_at = (off_t)good; /* cut short: skipped */
+        cut_at = (off_t)good; /* cut short: skipped */
       }
       break;
     }
@@ -153,7 +150,7 @@ static int append(int dir, const int64_t* key, int algo, int math) {
     n += strlen(buf + n);
     buf[n++] = '\n';
   }
-  n += (size_t)snprintf(buf + n, sizeof buf - n, "%s", dir_name(dir));
+  n += (size_t)snprintf(buf + n, sizeof buf - n, "%s", tp__conv_dir_names[dir]);
   for (int i = 0; i < TP_CONV_KEY_LEN && n < sizeof buf; i++)
     n += (size_t)snprintf(buf + n, sizeof buf - n, " %lld", (long long)key[i]);
   if (n < sizeof buf) n += (size_t)snprintf(buf + n, sizeof buf - n, " %d %d\n", algo, math);
@@ -163,19 +160,19 @@ static int append(int dir, const int64_t* key, int algo, int math) {
     return tp__fail(TP_ERR_BACKEND, "conv algorithms: cannot append to %s: %s", file_path,
                     strerror(errno));
   struct stat st;
-  if ((file_cut && ftruncate(fd, cut_at) != 0) || fstat(fd, &st) != 0) {
+  if ((cut_at >= 0 && ftruncate(fd, cut_at) != 0) || fstat(fd, &st) != 0) {
     const int err = errno;
     close(fd);
     return tp__fail(TP_ERR_BACKEND, "conv algorithms: cannot append to %s: %s", file_path,
                     strerror(err));
   }
-  file_cut = 0;
+  cut_at = -1;
   const ssize_t w = write(fd, buf, n);
   const int err = w < 0 ? errno : 0;
   close(fd);
   if (w != (ssize_t)n) {
     /* a short write leaves a cut line: the next append cuts it off first */
-    if (w > 0) file_cut = 1, cut_at = st.st_size;
+    if (w > 0) cut_at = st.st_size;
     return tp__fail(TP_ERR_BACKEND, "conv algorithms: cannot append to %s: %s", file_path,
                     err ? strerror(err) : "short write");
   }
@@ -197,7 +194,7 @@ int tp__conv_algo_store(int dir, const int64_t* key, int algo, int math) {
 
 int tp__conv_algos_use_file(const char* path) {
   pthread_mutex_lock(&lock);
-  count = 0, file_section_ok = 0, file_cut = 0, cut_at = 0;
+  count = 0, file_section_ok = 0, cut_at = -1;
   free(file_path);
   file_path = NULL;
   int s = TP_OK;
