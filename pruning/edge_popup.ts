@@ -9,7 +9,9 @@
  *   code (allenai/hidden-networks, `scale_fan`) multiplies by 1 − prune_rate while its masks
  *   keep the fraction prune_rate, which equals the paper only at k = 0.5;
  * - biases zero (the reference layers have `bias=False`; the MNIST nets here have biases, held
- *   at zero and frozen, which is the same network);
+ *   at zero and frozen, which is the same network), or, with `biases: "uniform"`, frozen at a
+ *   random draw U(−1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's bias init): without biases every
+ *   ReLU unit is positively homogeneous in the input and cannot threshold pixel intensities;
  * - affine batch norm reset to γ = 1, β = 0: the optimizer sees only the scores, so these stay
  *   fixed, which is the reference's `NonAffineBatchNorm` (running statistics still update).
  *   SmallCNN and Madry's CNN have no batch norm; nothing is changed there.
@@ -20,8 +22,10 @@ import {
   affine,
   assignFromCpu,
   BatchNorm2d,
+  DEFAULT_INIT,
   drawWeight,
   fill,
+  initBias,
   keptCount,
   type Module,
   noGrad,
@@ -32,6 +36,9 @@ import { type PrunableLayer, prunableLayers } from "./prunable.ts";
 /** The random weights edge-popup searches: signed constant or Kaiming normal (fan_in, ReLU gain). */
 export type EdgePopupInit = "signed_constant" | "kaiming_normal";
 
+/** The frozen biases of edge-popup's random network: zero (the reference) or a uniform draw. */
+export type EdgePopupBiases = "zero" | "uniform";
+
 /** Options of {@link randomizeForEdgePopup}. */
 export interface EdgePopupOptions {
   /** Fraction of each pruned layer's weights the subnetwork removes (k = 1 − sparsity). */
@@ -39,6 +46,8 @@ export interface EdgePopupOptions {
   init: EdgePopupInit;
   /** Scale a pruned layer's fan by its kept fraction (the paper's "scaled" variants). */
   scaleFan: boolean;
+  /** Frozen biases (default zero, as the reference's bias-free layers). */
+  biases?: EdgePopupBiases;
   /** The run's seed; each weight draws from the stream of its parameter name. */
   seed: number;
 }
@@ -47,10 +56,11 @@ export interface EdgePopupOptions {
 export interface EdgePopupReport {
   init: EdgePopupInit;
   scaleFan: boolean;
+  biases: EdgePopupBiases;
   /** Per weight: the scale of its draw (constant magnitude, or normal std). */
   scales: Record<string, number>;
-  /** Biases set to zero (frozen). */
-  zeroedBiases: string[];
+  /** Biases held fixed: zero, or drawn at random with `biases: "uniform"`. */
+  frozenBiases: string[];
   /** Batch norms whose affine parameters were reset to the identity (frozen). */
   identityBatchNorms: string[];
 }
@@ -73,12 +83,17 @@ export function randomizeForEdgePopup(
       `edge-popup: unknown init "${o.init}" (known: signed_constant, kaiming_normal)`,
     );
   }
+  const biases = o.biases ?? "zero";
+  if (biases !== "zero" && biases !== "uniform") {
+    throw new Error(`edge-popup: unknown biases "${biases}" (known: zero, uniform)`);
+  }
   const prunedNames = new Set(pruned.map((l) => l.name));
   const report: EdgePopupReport = {
     init: o.init,
     scaleFan: o.scaleFan,
+    biases,
     scales: {},
-    zeroedBiases: [],
+    frozenBiases: [],
     identityBatchNorms: [],
   };
   noGrad(() => {
@@ -99,8 +114,10 @@ export function randomizeForEdgePopup(
       report.scales[l.name] = scale * Math.SQRT2 / Math.sqrt(fan);
       const b = l.layer.bias;
       if (b) {
-        fill(b, 0);
-        report.zeroedBiases.push(`${l.module ? l.module + "." : ""}bias`);
+        const name = `${l.module ? l.module + "." : ""}bias`;
+        if (biases === "zero") fill(b, 0);
+        else initBias(b, fan, DEFAULT_INIT, o.seed, name);
+        report.frozenBiases.push(name);
       }
     }
     for (const [name, m] of model.namedModules()) {

@@ -35,6 +35,7 @@ export {
 } from "./sparse_inference.ts";
 export { nmMask, type NmOptions, type NmReport, pruneNm } from "./nm.ts";
 export {
+  type EdgePopupBiases,
   type EdgePopupInit,
   type EdgePopupOptions,
   type EdgePopupReport,

@@ -11,6 +11,7 @@
  */
 
 import {
+  type EdgePopupBiases,
   type EdgePopupInit,
   MaskSet,
   prunableLayers,
@@ -54,10 +55,12 @@ export interface PruneSettings extends LayerSettings {
   /** Edge-popup: the random weights and whether the fan is scaled by the kept fraction. */
   init: EdgePopupInit;
   scaleFan: boolean;
+  /** Edge-popup: the frozen biases, zero (the reference) or a uniform random draw. */
+  biases: EdgePopupBiases;
 }
 
 const SCORE_KEYS = ["epochs", "lr", "momentum", "weightDecay"];
-const EDGE_POPUP_KEYS = ["init", "scaleFan"];
+const EDGE_POPUP_KEYS = ["init", "scaleFan", "biases"];
 const KEYS = [
   "method",
   "sparsity",
@@ -103,6 +106,7 @@ function validate(raw: Raw, path: string): Record<string, unknown> {
     ),
     // The paper scales the fan by the kept fraction (its best "scaled" variants).
     scaleFan: opt(raw, path, "scaleFan", bool, true),
+    biases: opt(raw, path, "biases", (x, p) => choice(x, p, ["zero", "uniform"] as const), "zero"),
   };
   const refuse = (keys: string[], why: string) => {
     for (const k of keys) if (raw[k] !== undefined) throw new ConfigError(keyOf(path, k), why);
@@ -116,7 +120,16 @@ function validate(raw: Raw, path: string): Record<string, unknown> {
   if (scores && s.iterative) {
     throw new ConfigError(keyOf(path, "iterative"), `does not apply to method ${method}`);
   }
-  const { epochs: _e, lr: _l, momentum: _m, weightDecay: _w, init: _i, scaleFan: _f, ...rest } = s;
+  const {
+    epochs: _e,
+    lr: _l,
+    momentum: _m,
+    weightDecay: _w,
+    init: _i,
+    scaleFan: _f,
+    biases: _b,
+    ...rest
+  } = s;
   if (ep) return s as unknown as Record<string, unknown>;
   if (scores) {
     return {
@@ -174,6 +187,7 @@ function runPrune(ctx: StageContext): StageOutcome {
       sparsity: s.sparsity,
       init: s.init,
       scaleFan: s.scaleFan,
+      biases: s.biases,
       seed: ctx.config.seed,
     })
     : null;
@@ -257,7 +271,7 @@ function prepare(model: Classifier, settings: Record<string, unknown>, seed: num
   randomizeForEdgePopup(
     model,
     prunableLayers(model, { excludeOutput: s.excludeOutput, exclude: s.dense }),
-    { sparsity: s.sparsity, init: s.init, scaleFan: s.scaleFan, seed },
+    { sparsity: s.sparsity, init: s.init, scaleFan: s.scaleFan, biases: s.biases, seed },
   );
 }
 

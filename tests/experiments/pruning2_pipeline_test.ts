@@ -167,6 +167,14 @@ Deno.test("pipeline: Pruning II settings are checked", () => {
     /pipeline\[0\]\.init": applies to method edgepopup only/,
   );
   assertThrowsMsg(
+    () => tinyConfig([{ stage: "prune", method: "hydra", sparsity: 0.5, biases: "uniform" }]),
+    /pipeline\[0\]\.biases": applies to method edgepopup only/,
+  );
+  assertThrowsMsg(
+    () => tinyConfig([{ stage: "prune", method: "edgepopup", sparsity: 0.5, biases: "normal" }]),
+    /pipeline\[0\]\.biases.*must be one of/,
+  );
+  assertThrowsMsg(
     () => tinyConfig([{ stage: "nm", n: 4, m: 4 }]),
     /"pipeline\[0\]\.n": must be below m/,
   );

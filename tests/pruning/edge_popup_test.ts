@@ -57,7 +57,7 @@ Deno.test("edge-popup's random network: signed constants with the scaled fan, ze
       const b = l.layer.bias!.toArray() as Float32Array;
       assert.ok(b.every((x) => x === 0), `${l.name} bias`);
     }
-    assert.deepEqual(r.zeroedBiases, ["0.bias", "2.bias", "5.bias", "7.bias"]);
+    assert.deepEqual(r.frozenBiases, ["0.bias", "2.bias", "5.bias", "7.bias"]);
     // The draw depends on the seed only: the same call redraws the same weights.
     const first = all.map((l) => l.weight.toArray());
     randomizeForEdgePopup(model, pruned, {
@@ -96,6 +96,41 @@ Deno.test("edge-popup's random network: signed constants with the scaled fan, ze
           seed: 0,
         }),
       /unknown init "xavier"/,
+    );
+    // Frozen random biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the same draw for the same seed.
+    const u = randomizeForEdgePopup(model, pruned, {
+      sparsity,
+      init: "signed_constant",
+      scaleFan: true,
+      biases: "uniform",
+      seed: 4,
+    });
+    assert.equal(u.biases, "uniform");
+    const drawn = all.map((l) => l.layer.bias!.toArray() as Float32Array);
+    all.forEach((l, i) => {
+      const bound = 1 / Math.sqrt(l.weight.shape.slice(1).reduce((a, b) => a * b, 1));
+      const b = drawn[i];
+      assert.ok(b.every((x) => Math.abs(x) <= bound), `${l.name}: bias outside ±${bound}`);
+      assert.ok(b.some((x) => x < 0) && b.some((x) => x > 0), `${l.name}: bias not random`);
+    });
+    randomizeForEdgePopup(model, pruned, {
+      sparsity,
+      init: "signed_constant",
+      scaleFan: true,
+      biases: "uniform",
+      seed: 4,
+    });
+    all.forEach((l, i) => assert.deepEqual(l.layer.bias!.toArray(), drawn[i]));
+    assertThrowsMsg(
+      () =>
+        randomizeForEdgePopup(model, pruned, {
+          sparsity: 0.5,
+          init: "signed_constant",
+          scaleFan: true,
+          biases: "normal" as never,
+          seed: 0,
+        }),
+      /unknown biases "normal"/,
     );
   } finally {
     model.dispose();
