@@ -9,4 +9,4 @@ r=runs/prune2-mnist
 bash "$here/../_archive.sh" "${1:-}" docs/results/prune2_mnist/runs "$r/robust-dense" \
   "$r/clean-dense=model-train.safetensors" "$r/clean-lwm99=model-finetune.safetensors" \
   "$r/admm=model-retrain.safetensors" "$r/atmc=model-atmc.safetensors" \
-  "$r/edgepopup=model-prune.safetensors"
+  "$r/edgepopup=model-prune.safetensors" "$r/edgepopup-biases=model-prune.safetensors"

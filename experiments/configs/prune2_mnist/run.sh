@@ -2,9 +2,9 @@
 # The documented Pruning II experiment on MNIST (issue 8; docs/results/pruning2_mnist.md), end
 # to end and resumable: ADMM and ATMC from the dense robust SmallCNNs of the pruning experiment
 # (which must have finished its dense step: ../prune_mnist/run.sh, or its archive), edge-popup
-# subnetworks of random SmallCNNs (clean and PGD-10 loss), and the reference networks of the
-# analysis; then one results database and report with the LWM/HYDRA/IMP runs next to them, and
-# the tables of docs/results/pruning2_mnist.md (tables.ts).
+# subnetworks of random SmallCNNs (clean and PGD-10 loss, and PGD-10 with frozen random biases),
+# and the reference networks of the analysis; then one results database and report with the
+# LWM/HYDRA/IMP runs next to them, and the tables of docs/results/pruning2_mnist.md (tables.ts).
 #   bash experiments/configs/prune2_mnist/run.sh [--rest]
 # --rest adds the strong evaluation of the 90% and 95% ADMM/ATMC models and the clean dense
 # ones (run_all.sh runs it last), then publishes again.
@@ -19,13 +19,14 @@ bash experiments/configs/prune_mnist/archive.sh restore
 bash "$here/archive.sh" restore
 trap 'bash "$here/archive.sh" archive' EXIT
 deno task exp run experiments/configs/prune_mnist/dense.yaml --quiet
-for f in robust_dense clean_dense clean_lwm99 admm atmc edgepopup; do
+for f in robust_dense clean_dense clean_lwm99 admm atmc edgepopup edgepopup_biases; do
   deno task exp sweep "$here/$f.yaml" --parallel 1 --quiet
 done
 # The runs' tables first (collect, report, pruning2_mnist.md), so they are current before the
 # long evaluations below.
 roots=(runs/prune2-mnist/robust-dense runs/prune2-mnist/clean-dense runs/prune2-mnist/clean-lwm99
-  runs/prune2-mnist/admm runs/prune2-mnist/atmc runs/prune2-mnist/edgepopup)
+  runs/prune2-mnist/admm runs/prune2-mnist/atmc runs/prune2-mnist/edgepopup
+  runs/prune2-mnist/edgepopup-biases)
 for r in runs/prune-mnist runs/prune-mnist-imp runs/prune-mnist-imp-targets; do
   if [ -d "$r" ]; then roots+=("$r"); fi
 done

@@ -172,23 +172,31 @@ if (dense.length) {
     }** | ${dense.map((x) => squareOnly(x.strong!)).join(", ")} |`,
   );
 }
-for (const r of sweepRuns("edgepopup.yaml")) {
-  const f = find(runs, r.rel);
-  const loss = String(r.values["training.objective.name"]);
-  const density = `${Math.round(100 * (1 - Number(stageOf(r, "prune").sparsity)))}%`;
-  if (!f.length) {
+// The PGD runs with frozen random biases instead of zero ones (edgepopup_biases.yaml).
+for (
+  const [file, network] of [
+    ["edgepopup.yaml", "edge-popup, random weights"],
+    ["edgepopup_biases.yaml", "edge-popup, random weights and biases"],
+  ]
+) {
+  for (const r of sweepRuns(file)) {
+    const f = find(runs, r.rel);
+    const loss = String(r.config.training.objective.name);
+    const density = `${Math.round(100 * (1 - Number(stageOf(r, "prune").sparsity)))}%`;
+    if (!f.length) {
+      popup.push(`| ${network} | ${loss} | ${density} | – | pending | pending | pending | – |`);
+      continue;
+    }
+    found += f.length;
+    const e = f.map((x) => x.run.evaluation);
     popup.push(
-      `| edge-popup, random weights | ${loss} | ${density} | – | pending | pending | pending | – |`,
+      `| ${network} | ${loss} | ${density} | ${seeds(f)} | ${
+        pct(e.map((x) => x.cleanAccuracy))
+      } | ${pct(e.map(afterGradient))} | ${strongCell(f, true)} | ${
+        e.map(squareOnly).join(", ")
+      } |`,
     );
-    continue;
   }
-  found += f.length;
-  const e = f.map((x) => x.run.evaluation);
-  popup.push(
-    `| edge-popup, random weights | ${loss} | ${density} | ${seeds(f)} | ${
-      pct(e.map((x) => x.cleanAccuracy))
-    } | ${pct(e.map(afterGradient))} | ${strongCell(f, true)} | ${e.map(squareOnly).join(", ")} |`,
-  );
 }
 emit(
   "| network | training loss | density | seeds | clean | after PGD/APGD | worst case " +
