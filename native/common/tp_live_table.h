@@ -72,4 +72,32 @@ static inline tp_live_slot* tp__live_find(const tp_live_table* t, uintptr_t p) {
   return NULL;
 }
 
+/* The table and the counts both allocators report (tp_memory_stats): live buffers, their bytes
+ * and the peak of those bytes. */
+typedef struct {
+  tp_live_table table;
+  int64_t buffers, bytes, peak;
+} tp_live_set;
+
+/* Records a new live buffer p of `size` bytes and counts it; 0 (nothing recorded) when out of
+ * host memory. */
+static inline int tp__live_add(tp_live_set* s, uintptr_t p, uint64_t size) {
+  if (!tp__live_insert(&s->table, p, size, s->buffers)) return 0;
+  s->buffers++;
+  s->bytes += (int64_t)size;
+  if (s->bytes > s->peak) s->peak = s->bytes;
+  return 1;
+}
+
+/* Removes the live buffer p, its size in *size; 0 when p is not live. */
+static inline int tp__live_remove(tp_live_set* s, uintptr_t p, uint64_t* size) {
+  tp_live_slot* slot = tp__live_find(&s->table, p);
+  if (!slot) return 0;
+  *size = slot->size;
+  slot->ptr = 1; /* tombstone */
+  s->buffers--;
+  s->bytes -= (int64_t)*size;
+  return 1;
+}
+
 #endif

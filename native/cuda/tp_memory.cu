@@ -23,9 +23,8 @@ typedef struct {
 
 #define FREE_CLASSES 4096
 static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
-static tp_live_table live = {NULL, 0, 0};
+static tp_live_set live = {{NULL, 0, 0}, 0, 0, 0};
 static free_class free_tab[FREE_CLASSES];
-static int64_t live_buffers = 0, live_bytes = 0, peak_bytes = 0;
 static int64_t cached_buffers = 0, cached_bytes = 0;
 static int64_t alloc_calls = 0, alloc_hits = 0;
 static uint64_t cache_limit = (uint64_t)4 << 30;
@@ -94,19 +93,14 @@ int tp_alloc(uint64_t bytes, void** out) {
         return tp__fail(TP_ERR_OUT_OF_MEMORY,
                         "tp_alloc: out of device memory allocating %llu bytes (%lld live "
                         "bytes in %lld buffers)",
-                        (unsigned long long)bytes, (long long)live_bytes,
-                        (long long)live_buffers);
+                        (unsigned long long)bytes, (long long)live.bytes,
+                        (long long)live.buffers);
       }
       return tp__cuda_status(e, "tp_alloc");
     }
   }
   pthread_mutex_lock(&mem_lock);
-  const int ok = tp__live_insert(&live, (uintptr_t)p, size, live_buffers);
-  if (ok) {
-    live_buffers++;
-    live_bytes += (int64_t)size;
-    if (live_bytes > peak_bytes) peak_bytes = live_bytes;
-  }
+  const int ok = tp__live_add(&live, (uintptr_t)p, size);
   pthread_mutex_unlock(&mem_lock);
   if (!ok) {
     cudaFree(p);
@@ -119,16 +113,12 @@ int tp_alloc(uint64_t bytes, void** out) {
 int tp_free(void* ptr) {
   TP_REQUIRE(ptr != NULL, "tp_free: pointer is NULL");
   pthread_mutex_lock(&mem_lock);
-  tp_live_slot* s = tp__live_find(&live, (uintptr_t)ptr);
-  if (!s) {
+  uint64_t size = 0;
+  if (!tp__live_remove(&live, (uintptr_t)ptr, &size)) {
     pthread_mutex_unlock(&mem_lock);
     return tp__fail(TP_ERR_INVALID_ARGUMENT,
                     "tp_free: %p is not a live buffer (never allocated or already freed)", ptr);
   }
-  const uint64_t size = s->size;
-  s->ptr = 1; /* tombstone */
-  live_buffers--;
-  live_bytes -= (int64_t)size;
   int cached = 0;
   if ((uint64_t)cached_bytes + size <= cache_limit) {
     free_class* fc = class_slot(size, 1);
@@ -154,7 +144,7 @@ int tp_free(void* ptr) {
 
 uint64_t tp__buffer_size(const void* ptr) {
   pthread_mutex_lock(&mem_lock);
-  tp_live_slot* s = tp__live_find(&live, (uintptr_t)ptr);
+  tp_live_slot* s = tp__live_find(&live.table, (uintptr_t)ptr);
   const uint64_t size = s ? s->size : 0;
   pthread_mutex_unlock(&mem_lock);
   return size;
@@ -250,11 +240,11 @@ int tp_fill(int dtype, void* dst, int64_t offset, int64_t n, double value) {
 int tp_memory_stats(int64_t* out) {
   TP_REQUIRE(out != NULL, "tp_memory_stats: out is NULL");
   pthread_mutex_lock(&mem_lock);
-  out[0] = live_buffers;
-  out[1] = live_bytes;
+  out[0] = live.buffers;
+  out[1] = live.bytes;
   out[2] = cached_buffers;
   out[3] = cached_bytes;
-  out[5] = peak_bytes;
+  out[5] = live.peak;
   out[6] = alloc_calls;
   out[7] = alloc_hits;
   pthread_mutex_unlock(&mem_lock);

@@ -1,7 +1,7 @@
 /**
  * The live-buffer table both allocators share (native/common/tp_live_table.h), compiled with gcc
- * and driven by tests/native/live_table_check.c: lookups stay right under churn, and churn alone
- * does not grow the table.
+ * and driven by tests/native/live_table_check.c: lookups and counts stay right under churn, and
+ * churn alone does not grow the table.
  * @module
  */
 
