@@ -55,8 +55,11 @@ export interface PruneSettings extends LayerSettings {
   /** Edge-popup: the random weights and whether the fan is scaled by the kept fraction. */
   init: EdgePopupInit;
   scaleFan: boolean;
-  /** Edge-popup: the frozen biases, zero (the reference) or a uniform random draw. */
-  biases: EdgePopupBiases;
+  /**
+   * Edge-popup: the frozen biases, zero (the reference; left out of the stored settings, so
+   * runs written before this setting existed keep the same config) or a uniform random draw.
+   */
+  biases?: EdgePopupBiases;
 }
 
 const SCORE_KEYS = ["epochs", "lr", "momentum", "weightDecay"];
@@ -130,7 +133,10 @@ function validate(raw: Raw, path: string): Record<string, unknown> {
     biases: _b,
     ...rest
   } = s;
-  if (ep) return s as unknown as Record<string, unknown>;
+  if (ep) {
+    if (s.biases === "zero") delete s.biases;
+    return s as unknown as Record<string, unknown>;
+  }
   if (scores) {
     return {
       ...rest,

@@ -174,6 +174,16 @@ Deno.test("pipeline: Pruning II settings are checked", () => {
     () => tinyConfig([{ stage: "prune", method: "edgepopup", sparsity: 0.5, biases: "normal" }]),
     /pipeline\[0\]\.biases.*must be one of/,
   );
+  // Zero biases are the default and stay out of the stored settings, so runs written before the
+  // setting existed keep the same config (and the same report group).
+  const ep = { stage: "prune", method: "edgepopup", sparsity: 0.5 };
+  const plain = tinyConfig([ep]).pipeline[0].settings;
+  assert.equal("biases" in plain, false);
+  assert.deepEqual(tinyConfig([{ ...ep, biases: "zero" }]).pipeline[0].settings, plain);
+  assert.equal(
+    tinyConfig([{ ...ep, biases: "uniform" }]).pipeline[0].settings.biases,
+    "uniform",
+  );
   assertThrowsMsg(
     () => tinyConfig([{ stage: "nm", n: 4, m: 4 }]),
     /"pipeline\[0\]\.n": must be below m/,
