@@ -62,7 +62,7 @@ static inline int tp__live_insert(tp_live_table* t, uintptr_t p, uint64_t size, 
   return 1;
 }
 
-/* The slot of a live pointer, or NULL (remove an entry by setting its ptr to 1). */
+/* The slot of a live pointer, or NULL (remove an entry with tp__live_remove, which counts it). */
 static inline tp_live_slot* tp__live_find(const tp_live_table* t, uintptr_t p) {
   if (!t->cap || p <= 1) return NULL;
   const uint64_t mask = (uint64_t)(t->cap - 1);

@@ -40,6 +40,22 @@ Deno.test({
         const lo = h.edges[i], hi = h.edges[i + 1];
         assert(cs.some((c) => c >= lo - 1e-6 && c <= hi + 1e-6), `bin [${lo}, ${hi}) holds ${n}`);
       });
+      // The stage passes `biases` on: frozen random biases, kept as drawn.
+      const epb = await runExperiment(
+        tinyConfig([
+          { stage: "prune", method: "edgepopup", sparsity: 0.5, epochs: 1, biases: "uniform" },
+        ]),
+        join(root, "epb"),
+        { quiet: true },
+      );
+      const rw = (epb.stages[0].summary as { randomWeights: { biases: string } }).randomWeights;
+      assertEquals(rw.biases, "uniform");
+      const withBiases = hostTensors(join(root, "epb", "model-prune.safetensors"));
+      for (const l of ep.measurements.layers) {
+        const name = l.name.replace(/weight$/, "bias");
+        assert(model.get(name)!.every((v) => v === 0), `${name}: zero by default`);
+        assert(withBiases.get(name)!.some((v) => v !== 0), `${name}: not drawn`);
+      }
       // ADMM, filter structure: whole filters removed, then retrained with the masks.
       const admm = await runExperiment(
         tinyConfig([

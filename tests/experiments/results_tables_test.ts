@@ -36,12 +36,13 @@ const PAGES = [
     refused: ["/no/such/runs"],
   },
   {
-    // Headers, the method comparison (dense and 5 methods at 3 sparsities), the edge-popup
-    // table (6 subnetworks and the dense reference) and the analysis (8 networks).
+    // Headers, the method comparison (dense and 5 methods at 3 sparsities), ATMC's sizes (3),
+    // the edge-popup table (6 subnetworks, the random-biases ablation and the dense reference)
+    // and the analysis (8 networks).
     script: "prune2_mnist/tables.ts",
     archives: ["docs/results/prune2_mnist/runs", "docs/results/prune_mnist/runs"],
     page: "docs/results/pruning2_mnist.md",
-    minRows: 4 + 16 + 7 + 8,
+    minRows: 4 + 16 + 3 + 8 + 8,
     // Pruning I's runs alone (they fill its reference rows) are not this experiment's.
     refused: ["/no/such/runs", `${ROOT}docs/results/prune_mnist/runs`],
   },

@@ -112,6 +112,9 @@ Deno.test("edge-popup's random network: signed constants with the scaled fan, ze
       const b = drawn[i];
       assert.ok(b.every((x) => Math.abs(x) <= bound), `${l.name}: bias outside ±${bound}`);
       assert.ok(b.some((x) => x < 0) && b.some((x) => x > 0), `${l.name}: bias not random`);
+      // The bound is fan_in's: the largest of 10+ draws reaches past half of it.
+      const top = b.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+      assert.ok(top > 0.5 * bound, `${l.name}: max |bias| ${top} of ±${bound}`);
     });
     randomizeForEdgePopup(model, pruned, {
       sparsity,
@@ -121,6 +124,16 @@ Deno.test("edge-popup's random network: signed constants with the scaled fan, ze
       seed: 4,
     });
     all.forEach((l, i) => assert.deepEqual(l.layer.bias!.toArray(), drawn[i]));
+    randomizeForEdgePopup(model, pruned, {
+      sparsity,
+      init: "signed_constant",
+      scaleFan: true,
+      biases: "uniform",
+      seed: 5,
+    });
+    all.forEach((l, i) =>
+      assert.notDeepEqual(l.layer.bias!.toArray(), drawn[i], `${l.name}: seed ignored`)
+    );
     assertThrowsMsg(
       () =>
         randomizeForEdgePopup(model, pruned, {

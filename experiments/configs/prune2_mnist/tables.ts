@@ -172,7 +172,7 @@ if (dense.length) {
     }** | ${dense.map((x) => squareOnly(x.strong!)).join(", ")} |`,
   );
 }
-// The PGD runs with frozen random biases instead of zero ones (edgepopup_biases.yaml).
+// The edge-popup grid (zero biases), then its PGD ablation with frozen random biases.
 for (
   const [file, network] of [
     ["edgepopup.yaml", "edge-popup, random weights"],
