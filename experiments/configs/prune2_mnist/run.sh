@@ -23,7 +23,7 @@ for f in robust_dense clean_dense clean_lwm99 admm atmc edgepopup edgepopup_bias
   deno task exp sweep "$here/$f.yaml" --parallel 1 --quiet
 done
 # The runs' tables first (collect, report, pruning2_mnist.md), so they are current before the
-# long evaluations below.
+# long evaluations below (--rest: the first run.sh has published them already).
 roots=(runs/prune2-mnist/robust-dense runs/prune2-mnist/clean-dense runs/prune2-mnist/clean-lwm99
   runs/prune2-mnist/admm runs/prune2-mnist/atmc runs/prune2-mnist/edgepopup
   runs/prune2-mnist/edgepopup-biases)
@@ -31,7 +31,7 @@ for r in runs/prune-mnist runs/prune-mnist-imp runs/prune-mnist-imp-targets; do
   if [ -d "$r" ]; then roots+=("$r"); fi
 done
 . experiments/configs/_publish.sh
-publish prune2-mnist "$here" "${roots[@]}"
+if [ "${1:-}" != --rest ]; then publish prune2-mnist "$here" "${roots[@]}"; fi
 # The stronger evaluation (../prune_mnist/strong.yaml: the smooth-gradient attacks before Square)
 # of the 99% models (the issue asks for their full worst case; edge-popup runs evaluate with it
 # themselves); records already there are kept.
